@@ -108,7 +108,7 @@ def _extra_commands():
     """Sub-commands that live beside the core (gate, report, train, generate), added when present."""
     found = []
     for module, attr in (("harness.gate_cli", "add_parser"), ("reports.cli", "add_parser"),
-                         ("trainers.cli", "add_parser")):
+                         ("trainers.cli", "add_parser"), ("trainers.generate.cli", "add_parser")):
         try:
             mod = __import__(module, fromlist=[attr])
         except ModuleNotFoundError as exc:
