@@ -1,0 +1,76 @@
+"""Shared fixtures: a tiny in-process model, small BEIR folders, and one encoding cache for the whole run."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = Path(os.environ.get("EMBEDGATE_DATA", REPO.parent / "shared" / "datasets"))
+# One cache for every test that uses the real model, kept between local runs (CI starts cold).
+TEST_CACHE = Path(os.environ.get("EMBEDGATE_TEST_CACHE", REPO / ".embedgate-cache" / "tests"))
+
+TINY_TEXTS = [
+    "the governing law of this agreement is new york",
+    "either party may terminate this agreement upon notice",
+    "the licensee shall pay royalties quarterly",
+    "confidential information shall not be disclosed",
+    "audit rights of the licensor during business hours",
+    "cats purr and dogs bark in the garden",
+    "protein folding in cells depends on chaperones",
+    "interest rates and inflation in the economy",
+]
+
+
+@pytest.fixture(scope="session")
+def datasets_dir() -> Path:
+    if not (DATASETS / "scifact").is_dir():
+        pytest.fail(f"shared datasets not found at {DATASETS}; set EMBEDGATE_DATA")
+    return DATASETS
+
+
+@pytest.fixture(scope="session")
+def test_cache() -> Path:
+    TEST_CACHE.mkdir(parents=True, exist_ok=True)
+    return TEST_CACHE
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    from tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", TINY_TEXTS)
+
+
+def write_beir(folder: Path, corpus: dict, queries: dict, qrels: dict[str, dict], split: str = "test") -> Path:
+    """corpus {id: (title, text)}, queries {id: text}, qrels {qid: {doc: rel}} -> a BEIR folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as fh:
+        for doc_id, (title, text) in corpus.items():
+            fh.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
+    with open(folder / "queries.jsonl", "w", encoding="utf-8") as fh:
+        for qid, text in queries.items():
+            fh.write(json.dumps({"_id": qid, "text": text}) + "\n")
+    (folder / "qrels").mkdir(exist_ok=True)
+    with open(folder / "qrels" / f"{split}.tsv", "w", encoding="utf-8") as fh:
+        fh.write("query-id\tcorpus-id\tscore\n")
+        for qid, rels in qrels.items():
+            for doc, rel in rels.items():
+                fh.write(f"{qid}\t{doc}\t{rel}\n")
+    return folder
+
+
+SMALL_CORPUS = {f"d{i}": ("", t) for i, t in enumerate(TINY_TEXTS)}
+SMALL_QUERIES = {"q1": "which law governs the agreement", "q2": "termination on notice",
+                 "q3": "royalty payments", "q4": "protein folding"}
+SMALL_QRELS = {"q1": {"d0": 2, "d1": 0}, "q2": {"d1": 1}, "q3": {"d2": 3, "d4": 1}, "q4": {"d6": 1}}
+
+
+@pytest.fixture
+def small_beir(tmp_path) -> Path:
+    return write_beir(tmp_path / "small", SMALL_CORPUS, SMALL_QUERIES, SMALL_QRELS)
