@@ -115,9 +115,12 @@ def _number(value: Any, where: str, path: Path, line: int | None, *, lo: float |
     return value
 
 
-def _check_keys(table: dict, allowed: set[str], where: str, path: Path, line: int | None) -> None:
+def _check_keys(table: dict, allowed: set[str], where: str, path: Path, line: int | None,
+                loc: "_Locator | None" = None) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
+        if loc is not None:
+            line = loc.key(unknown[0], line)
         raise ConfigError(f"unknown key {unknown[0]!r}; known: {', '.join(sorted(allowed))}", path=path, line=line,
                           field=f"{where}.{unknown[0]}" if where else unknown[0])
 
@@ -186,7 +189,7 @@ def load_suite(path: str | Path) -> Suite:
         if not isinstance(table, dict):
             raise ConfigError("expected a table", path=path, line=line, field=f"data.{dname}")
         _check_keys(table, {"path", "split", "role", "max_queries", "corpus_size", "seed"}, f"data.{dname}", path,
-                    line)
+                    line, loc)
         if "path" not in table:
             raise ConfigError("missing key", path=path, line=line, field=f"data.{dname}.path")
         try:
@@ -210,7 +213,7 @@ def load_suite(path: str | Path) -> Suite:
 
     ev = raw.get("evaluation", {})
     ev_line = loc.table("[evaluation]")
-    _check_keys(ev, {"metrics", "ks", "confidence", "resamples", "seed"}, "evaluation", path, ev_line)
+    _check_keys(ev, {"metrics", "ks", "confidence", "resamples", "seed"}, "evaluation", path, ev_line, loc)
     try:
         metrics = normalize_metrics(ev.get("metrics", ["ndcg@10", "recall@100", "mrr@10"]))
     except ConfigError as exc:
@@ -241,7 +244,7 @@ def load_suite(path: str | Path) -> Suite:
             raise ConfigError(f"unknown gate kind {kind!r}; known: {', '.join(GATES)}", path=path,
                               line=loc.key("kind", line), field=f"{where}.kind")
         required, optional = GATE_PARAMS[kind]
-        _check_keys(g, {"kind", "name", "data", *required, *optional}, where, path, line)
+        _check_keys(g, {"kind", "name", "data", *required, *optional}, where, path, line, loc)
         for key in required:
             if key not in g:
                 raise ConfigError(f"a {kind} gate needs `{key}`", path=path, line=line, field=f"{where}.{key}")

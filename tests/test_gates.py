@@ -1,0 +1,93 @@
+"""Each gate kind decides as documented and explains itself with the numbers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.compare import paired_compare
+from harness.gates import GateContext, GateSpec, run_gate
+
+
+def make_ctx(base: dict, cand: dict, metric="ndcg@10", rankings=None):
+    queries = {q: f"query text {q}" for q in base}
+    return GateContext(
+        dataset_label="unit set", queries=queries, base_per_query={metric: base}, candidate_per_query={metric: cand},
+        base_rankings=rankings or {}, candidate_rankings=rankings or {},
+        compare=lambda m: paired_compare(base, cand, resamples=4000, seed=0))
+
+
+def shifted(n, shift, sd, seed=0):
+    rng = np.random.default_rng(seed)
+    b = rng.uniform(0.2, 0.6, n)
+    c = np.clip(b + rng.normal(shift, sd, n), 0, 1)
+    return {f"q{i:04d}": float(x) for i, x in enumerate(b)}, {f"q{i:04d}": float(x) for i, x in enumerate(c)}
+
+
+def improvement(min_relative=0.05):
+    return GateSpec(kind="improvement", name="gain", metric="ndcg@10", params={"metric": "ndcg@10",
+                                                                              "min_relative": min_relative})
+
+
+def test_improvement_shown_on_many_queries():
+    r = run_gate(improvement(), make_ctx(*shifted(2000, 0.05, 0.1)))
+    assert r.status == "pass" and r.ci[0] > 0 and r.p_value < 0.05
+    assert r.difference >= r.threshold["required_difference"]
+
+
+def test_same_gain_on_few_queries_is_not_shown_and_says_why():
+    diffs = [0.35, -0.25] * 10  # mean +0.05 on a base of 0.5: 10% up, but with a large spread
+    b = {f"q{i}": 0.5 for i in range(20)}
+    r = run_gate(improvement(), make_ctx(b, {q: 0.5 + d for q, d in zip(b, diffs)}))
+    assert r.difference == pytest.approx(0.05)
+    assert r.difference > r.threshold["required_difference"]  # the point estimate clears the bar...
+    assert r.status == "inconclusive"  # ...but noise could give that
+    assert "NOT SHOWN" in r.message and "minimum detectable effect" in r.message
+    assert r.mde > r.threshold["required_difference"]
+
+
+def test_regression_fails_and_lists_worst_queries():
+    b, c = shifted(300, -0.05, 0.05)
+    r = run_gate(improvement(), make_ctx(b, c))
+    assert r.status == "fail" and "candidate is worse" in r.message
+    worst = r.worst_queries[0]
+    assert worst["difference"] == min(c[q] - b[q] for q in b)
+    assert f"query text {worst['query_id']}" in r.message
+    for text in (f"{r.base:.4f}", f"{r.candidate:.4f}", f"p = {r.p_value:.3g}"):
+        assert text in r.message
+
+
+def test_non_inferiority_and_forgetting():
+    spec = GateSpec(kind="forgetting", name="guard", metric="ndcg@10", params={"metric": "ndcg@10", "margin": 0.01})
+    assert run_gate(spec, make_ctx(*shifted(2000, 0.0, 0.05))).status == "pass"
+    bad = run_gate(spec, make_ctx(*shifted(2000, -0.03, 0.05)))
+    assert bad.status == "fail" and bad.ci[1] < -0.01
+    small = run_gate(spec, make_ctx(*shifted(8, 0.0, 0.2, seed=1)))
+    assert small.status in ("inconclusive", "fail") and "minimum detectable effect" in small.message
+
+
+def test_absolute_and_regression_budget():
+    b = {"a": 0.5, "b": 0.5, "c": 0.5, "d": 0.5}
+    c = {"a": 0.2, "b": 0.55, "c": 0.6, "d": 0.5}
+    spec = GateSpec(kind="absolute", name="abs", metric="ndcg@10", params={"metric": "ndcg@10", "min": 0.46})
+    assert run_gate(spec, make_ctx(b, c)).status == "pass"  # mean 0.4625
+    spec.params["min"] = 0.47
+    assert run_gate(spec, make_ctx(b, c)).status == "fail"
+    budget = GateSpec(kind="regression_budget", name="budget", metric="ndcg@10",
+                      params={"metric": "ndcg@10", "max_drop": 0.1, "max_fraction": 0.25})
+    r = run_gate(budget, make_ctx(b, c))
+    assert r.status == "pass" and r.details["regressed"] == 1 and r.details["fraction"] == 0.25
+    budget.params["max_fraction"] = 0.2
+    r = run_gate(budget, make_ctx(b, c))
+    assert r.status == "fail" and r.details["regressed_queries"] == ["a"] and "1 of 4 queries" in r.message
+
+
+def test_golden_queries():
+    rankings = {"q1": [("d1", 0.9), ("d2", 0.8), ("d3", 0.7)]}
+    ctx = make_ctx({"q1": 0.5}, {"q1": 0.5}, rankings=rankings)
+    spec = GateSpec(kind="golden", name="golden", params={"k": 2, "queries": [{"query": "q1", "documents": ["d2"]}]})
+    assert run_gate(spec, ctx).status == "pass"
+    spec.params["queries"] = [{"query": "q1", "documents": ["d3"]}]
+    r = run_gate(spec, ctx)
+    assert r.status == "fail" and "at candidate rank 3" in r.message
+    spec.params["queries"] = [{"query": "nope", "documents": ["d3"]}]
+    assert run_gate(spec, ctx).status == "error"
