@@ -1,0 +1,160 @@
+"""Number and text formatting shared by the HTML and markdown renderers, so both say the same thing the same way."""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+STATUS_LABELS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "NOT SHOWN", "error": "ERROR"}
+VERDICT_LABELS = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}
+MINUS = "\u2212"  # a real minus sign: easier to tell from a hyphen in dense tables
+
+
+def is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def num(x: Any, digits: int = 4) -> str:
+    if not is_number(x):
+        return "n/a"
+    return f"{x:.{digits}f}".replace("-", MINUS)
+
+
+def signed(x: Any, digits: int = 4) -> str:
+    if not is_number(x):
+        return "n/a"
+    if round(x, digits) == 0:
+        return f"{0:.{digits}f}"
+    return f"{x:+.{digits}f}".replace("-", MINUS)
+
+
+def pct(x: Any, digits: int = 1) -> str:
+    """A relative difference (0.05 -> +5.0%)."""
+    if not is_number(x):
+        return "n/a"
+    return f"{100 * x:+.{digits}f}%".replace("-", MINUS)
+
+
+def p_value(x: Any) -> str:
+    if not is_number(x):
+        return "n/a"
+    if x < 0.001:
+        return f"{x:.1e}".replace("-", MINUS)
+    return f"{x:.3f}"
+
+
+def interval(ci: Any, digits: int = 4) -> str:
+    if not (isinstance(ci, (list, tuple)) and len(ci) == 2 and all(is_number(v) for v in ci)):
+        return "n/a"
+    return f"[{signed(ci[0], digits)}, {signed(ci[1], digits)}]"
+
+
+def confidence_label(conf: Any) -> str:
+    return f"{100 * conf:g}% CI" if is_number(conf) else "CI"
+
+
+def when(iso: Any) -> str:
+    """'2026-11-22T15:04:05+00:00' -> '2026-11-22 15:04 UTC' (unparseable text is shown as it is)."""
+    if not isinstance(iso, str):
+        return "unknown time"
+    try:
+        t = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    if t.tzinfo is not None:
+        t = t.astimezone(timezone.utc)
+    return t.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def short_hash(h: Any, n: int = 12) -> str:
+    return h[:n] if isinstance(h, str) and h else "n/a"
+
+
+def short_model(name: Any) -> str:
+    """The last path component of a model name or folder; the full name stays in the fingerprints."""
+    if not isinstance(name, str) or not name:
+        return "unknown model"
+    parts = [p for p in name.replace("\\", "/").split("/") if p]
+    if len(parts) >= 2 and not name.startswith(("/", ".")) and len(parts) == 2:
+        return name  # a hub id such as sentence-transformers/all-MiniLM-L6-v2 reads better whole
+    return parts[-1] if parts else name
+
+
+def requirement(gate: dict[str, Any]) -> str:
+    """What a gate asked for, in one short line."""
+    kind, th = gate.get("kind"), gate.get("threshold") or {}
+    conf = confidence_label(gate.get("confidence"))
+    if kind == "absolute" and "min" in th:
+        return f"candidate \u2265 {num(th['min'])}"
+    if kind == "improvement":
+        parts = []
+        if is_number(th.get("required_difference")):
+            parts.append(f"\u0394 \u2265 {signed(th['required_difference'])}")
+        asked = []
+        if is_number(th.get("min_relative")):
+            asked.append(f"{100 * th['min_relative']:g}% rel.")
+        if is_number(th.get("min_absolute")) and th["min_absolute"] > 0:
+            asked.append(f"{signed(th['min_absolute'])} abs.")
+        if asked:
+            parts.append("(" + ", ".join(asked) + ")")
+        parts.append(f"and {conf} > 0")
+        return " ".join(parts)
+    if kind in ("non_inferiority", "forgetting") and is_number(th.get("margin")):
+        return f"{conf} low > {signed(-th['margin'])}"
+    if kind == "regression_budget" and is_number(th.get("max_fraction")) and is_number(th.get("max_drop")):
+        return f"\u2264 {100 * th['max_fraction']:g}% of queries lose > {th['max_drop']:g}"
+    if kind == "golden" and "k" in th:
+        return f"every golden document in top {th['k']}"
+    return ", ".join(f"{k} = {v}" for k, v in th.items()) or "n/a"
+
+
+def observed(gate: dict[str, Any]) -> str:
+    """What was measured against that requirement, where the mean difference is not the whole story."""
+    kind, det = gate.get("kind"), gate.get("details") or {}
+    if kind == "regression_budget" and is_number(det.get("fraction")):
+        n = gate.get("n_queries")
+        count = f"{det['regressed']} of {n}" if is_number(det.get("regressed")) and is_number(n) else ""
+        return f"{100 * det['fraction']:.1f}% regressed" + (f" ({count})" if count else "")
+    if kind == "golden" and isinstance(det.get("pairs"), list):
+        total = len(det["pairs"])
+        hits = sum(1 for p in det["pairs"] if isinstance(p, dict) and p.get("hit"))
+        return f"{hits} of {total} pairs found"
+    return ""
+
+
+def message_head(message: Any) -> str:
+    """The first line of a gate message, less the gate name it repeats."""
+    if not isinstance(message, str) or not message.strip():
+        return ""
+    return message.strip().splitlines()[0]
+
+
+def message_reason(gate: dict[str, Any]) -> str:
+    """Why a gate did not pass, in a line or two: its verdict phrase and what was measured (the gate message's
+    first two lines, less the gate name the head repeats). The full message stays in the gates table."""
+    msg = gate.get("message")
+    if not isinstance(msg, str) or not msg.strip():
+        return ""
+    lines = [ln.strip() for ln in msg.strip().splitlines() if ln.strip()]
+    head = lines[0]
+    name = gate.get("name")
+    if isinstance(name, str) and head.startswith(name + ":"):
+        head = head[len(name) + 1:].strip()
+    return head + (f" \u2014 {lines[1]}" if len(lines) > 1 else "")
+
+
+def rank_move(base_rank: Any, cand_rank: Any, depth: Any = None) -> tuple[str, str]:
+    """How far a relevant document moved, as (text, css class). Ranks are 1-based; None is beyond the depth."""
+    beyond = f">{depth}" if is_number(depth) else "not retrieved"
+    if base_rank is None and cand_rank is None:
+        return f"{beyond} in both", "flat"
+    if base_rank is None:
+        return f"new at #{cand_rank}", "up"
+    if cand_rank is None:
+        return f"lost (was #{base_rank})", "down"
+    delta = base_rank - cand_rank
+    if delta > 0:
+        return f"\u2191{delta}", "up"
+    if delta < 0:
+        return f"\u2193{-delta}", "down"
+    return "=", "flat"

@@ -1,0 +1,82 @@
+"""The CI step summary (GitHub-flavoured markdown): verdict, gates, why the failing ones failed, worst queries.
+
+Built from the same view as the HTML, so both say the same numbers. Short by design: a step summary is read in
+passing; the HTML report holds the rest. Every text from the data is escaped (GitHub renders inline HTML).
+"""
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from . import format as fmt
+from .load import validate_result
+from .view import gate_view, models_view, ordered_datasets, per_query_differences, primary_metric
+
+WORST_ROWS = 5
+MESSAGE_LINES = 12
+ICONS = {"pass": "\u2705", "fail": "\u274c", "inconclusive": "\u26a0\ufe0f", "error": "\U0001f6d1"}
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
+
+
+def cell(text: Any, limit: int = 120) -> str:
+    """Text safe inside a markdown table cell: one line, no HTML, no markdown syntax, pipes escaped."""
+    text = " ".join(str(text if text is not None else "").split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "\u2026"
+    text = html.escape(text, quote=False)
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def code_block(text: str) -> str:
+    """A fenced block that the text cannot close early."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    validate_result(result)
+    verdict = result.get("verdict", "error")
+    gates = [gate_view(g) for g in result.get("gates") or []]
+    models = models_view(result)
+    suite = (result.get("suite") or {}).get("name", "?")
+    passed = sum(1 for g in gates if g["status"] == "pass")
+    lines = [f"### {ICONS.get(verdict, '')} embedgate `{cell(suite, 60)}`: "
+             f"{fmt.VERDICT_LABELS.get(verdict, verdict.upper())} ({passed} of {len(gates)} gates passed)",
+             "", cell(result.get("summary", ""), 400), ""]
+    lines.append(f"candidate **{cell(models['candidate_short'], 80)}** (`{fmt.short_hash(models['candidate_fp'])}`) "
+                 f"vs base **{cell(models['base_short'], 80)}** (`{fmt.short_hash(models['base_fp'])}`) \u00b7 "
+                 f"{fmt.when(result.get('created_at'))}")
+    if result.get("error"):
+        lines += ["", f"**error:** {cell(result['error'], 400)}"]
+    lines += ["", "| | gate | base | candidate | \u0394 (rel.) | CI | p | requirement |",
+              "|---|---|---:|---:|---:|---|---:|---|"]
+    for g in gates:
+        label = f"{ICONS.get(g['status'], '')} {g['label']}"
+        diff = fmt.signed(g["difference"])
+        if fmt.is_number(g["relative"]):
+            diff += f" ({fmt.pct(g['relative'])})"
+        req = g["requirement"] + (f"; {g['observed']}" if g["observed"] else "")
+        lines.append(f"| {label} | {cell(g['name'], 80)} | {fmt.num(g['base'])} | {fmt.num(g['candidate'])} | "
+                     f"{diff} | {fmt.interval(g['ci'])} | {fmt.p_value(g['p_value'])} | {cell(req, 90)} |")
+    blocking = [g for g in gates if g["status"] != "pass"]
+    if blocking:
+        text = "\n\n".join("\n".join(g["message"].splitlines()[:MESSAGE_LINES]) for g in blocking)
+        lines += ["", "<details><summary>Why the gates did not pass</summary>", "", code_block(text), "",
+                  "</details>"]
+    for dname, section in ordered_datasets(result):
+        metric = primary_metric(result, dname, section)
+        worst = [(d, q) for d, q in per_query_differences(section, metric) if d < 0][:WORST_ROWS] if metric else []
+        if not worst:
+            continue
+        data = section.get("data") or {}
+        label = f"{data.get('name', dname)} {data.get('split', '')}".strip()
+        pq = section.get("per_query") or {}
+        lines += ["", f"**Most regressed queries** on {cell(dname, 40)} ({cell(label, 60)}), by {cell(metric, 30)}",
+                  "", "| query | id | base | candidate | \u0394 |", "|---|---|---:|---:|---:|"]
+        for d, qid in worst:
+            text = (section.get("queries") or {}).get(qid, "")
+            lines.append(f"| {cell(text, 100)} | {cell(qid, 40)} | {fmt.num(pq['base'][qid][metric], 3)} | "
+                         f"{fmt.num(pq['candidate'][qid][metric], 3)} | {fmt.signed(d, 3)} |")
+    return "\n".join(lines) + "\n"

