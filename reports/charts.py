@@ -61,6 +61,12 @@ def _tick_label(v: float, step: float) -> str:
     return f"{v:.{digits}f}".replace("-", "\u2212")
 
 
+def _signed_tick(v: float, step: float) -> str:
+    if v == 0:
+        return "0"
+    return ("\u2212" if v < 0 else "+") + _tick_label(abs(v), step)
+
+
 @dataclass
 class Box:
     left: float
@@ -163,9 +169,9 @@ def curve_chart(family: str, ks: list[int], base: list[float | None], candidate:
                 ci: list[tuple[float, float] | None], confidence_label: str = "95% CI") -> Markup:
     """metric@k for base and candidate (top panel; the band is base + the paired CI of the difference, i.e. where
     the candidate's mean lies relative to base) and the difference with its CI (bottom panel, zero line)."""
-    width, height = 380, 300
-    top = Box(46, 24, 322, 150)
-    bottom = Box(46, 196, 322, 80)
+    width, height = 380, 306
+    top = Box(46, 24, 322, 146)
+    bottom = Box(46, 206, 322, 76)
     xs = XScale(ks, top)
     xs_b = XScale(ks, bottom)
     lo_vals = [v for v in base + candidate if is_number(v)]
@@ -195,7 +201,7 @@ def curve_chart(family: str, ks: list[int], base: list[float | None], candidate:
     d_vals = [0.0] + [v for v in diffs if is_number(v)] + [x for c in ci if c for x in c]
     d_lo, d_hi, d_ticks = nice_range(min(d_vals), max(d_vals), target=3)
     yd = YScale(d_lo, d_hi, bottom)
-    body += [f'<text x="{_f(bottom.left)}" y="{_f(bottom.top - 6)}" class="subtitle">'
+    body += [f'<text x="{_f(bottom.left)}" y="{_f(bottom.top - 12)}" class="subtitle">'
              f'\u0394 candidate \u2212 base, {escape(confidence_label)}</text>',
              _y_axis(yd, d_ticks, bottom), _x_axis(xs_b, bottom),
              f'<line x1="{_f(bottom.left)}" x2="{_f(bottom.right)}" y1="{_f(yd(0))}" y2="{_f(yd(0))}" class="zero"/>']
@@ -319,9 +325,12 @@ def difference_histogram(diffs: Sequence[float], metric: str, mean: float | None
     body.append(f'<line x1="{_f(box.left)}" x2="{_f(box.right)}" y1="{_f(box.bottom)}" y2="{_f(box.bottom)}" '
                 f'class="axis"/>')
     top_edge = h.edges[-1]
-    for v in (-top_edge, -top_edge / 2, 0.0, top_edge / 2, top_edge):
-        body.append(f'<text x="{_f(x_of(v))}" y="{_f(box.bottom + 12)}" text-anchor="middle">'
-                    f'{"0" if v == 0 else signed(v, 2)}</text>')
+    step = nice_step(top_edge, 2)
+    ticks = [0.0] + [t * step for t in range(1, int(top_edge / step + 1e-9) + 1)]
+    for v in sorted({-t for t in ticks} | set(ticks)):
+        body.append(f'<line x1="{_f(x_of(v))}" x2="{_f(x_of(v))}" y1="{_f(box.bottom)}" y2="{_f(box.bottom + 3)}" '
+                    f'class="axis"/><text x="{_f(x_of(v))}" y="{_f(box.bottom + 13)}" text-anchor="middle">'
+                    f'{_signed_tick(v, step)}</text>')
     if is_number(mean):
         x = x_of(mean)
         body.append(f'<line x1="{_f(x)}" x2="{_f(x)}" y1="{_f(box.top - 4)}" y2="{_f(box.bottom)}" class="mean">'
@@ -331,16 +340,21 @@ def difference_histogram(diffs: Sequence[float], metric: str, mean: float | None
     return _svg(width, height, "".join(body), f"histogram of per-query differences in {metric}")
 
 
+def strip_domain(points: Sequence[float]) -> tuple[float, float]:
+    """One scale for every gate's strip (all are differences of a metric in [0, 1]), so widths compare."""
+    lo, hi = min([0.0, *points]), max([0.0, *points])
+    pad = (hi - lo) * 0.08 or 0.01
+    return lo - pad, hi + pad
+
+
 def ci_strip(difference: float | None, ci: Sequence[float] | None, status: str, *,
-             reference: float | None = None, reference_label: str = "") -> Markup:
+             reference: float | None = None, reference_label: str = "",
+             domain: tuple[float, float] | None = None) -> Markup:
     """A one-line forest plot of a gate: the CI of the difference, its mean, zero, and the gate's bar."""
     width, height = 150, 22
     if not (is_number(difference) and ci and all(is_number(v) for v in ci)):
         return Markup("")
-    points = [0.0, difference, *ci] + ([reference] if is_number(reference) else [])
-    lo, hi = min(points), max(points)
-    pad = (hi - lo) * 0.08 or 0.01
-    lo, hi = lo - pad, hi + pad
+    lo, hi = domain or strip_domain([difference, *ci] + ([reference] if is_number(reference) else []))
 
     def x(v: float) -> float:
         return 4 + (v - lo) / (hi - lo) * (width - 8)

@@ -61,13 +61,31 @@ def primary_metric(result: dict[str, Any], dname: str, section: dict[str, Any] |
 # ------------------------------------------------------------------------------------------------ gates
 
 
-def gate_view(gate: dict[str, Any]) -> dict[str, Any]:
-    kind, th, det = gate.get("kind"), gate.get("threshold") or {}, gate.get("details") or {}
-    reference, ref_label = None, ""
+def _reference(gate: dict[str, Any]) -> tuple[float | None, str]:
+    """The line a gate's interval is judged against, besides zero."""
+    kind, th = gate.get("kind"), gate.get("threshold") or {}
     if kind == "improvement" and is_number(th.get("required_difference")):
-        reference, ref_label = th["required_difference"], "required gain"
-    elif kind in ("non_inferiority", "forgetting") and is_number(th.get("margin")):
-        reference, ref_label = -th["margin"], "margin"
+        return th["required_difference"], "required gain"
+    if kind in ("non_inferiority", "forgetting") and is_number(th.get("margin")):
+        return -th["margin"], "margin"
+    return None, ""
+
+
+def strip_domain(gates: list[dict[str, Any]]) -> tuple[float, float] | None:
+    points = []
+    for g in gates:
+        ci = g.get("ci")
+        if is_number(g.get("difference")) and ci and all(is_number(v) for v in ci):
+            points += [g["difference"], *ci]
+            ref = _reference(g)[0]
+            if ref is not None:
+                points.append(ref)
+    return charts.strip_domain(points) if points else None
+
+
+def gate_view(gate: dict[str, Any], domain: tuple[float, float] | None = None) -> dict[str, Any]:
+    kind, th, det = gate.get("kind"), gate.get("threshold") or {}, gate.get("details") or {}
+    reference, ref_label = _reference(gate)
     status = gate.get("status", "error")
     return {
         "name": gate.get("name", "?"), "kind": kind or "?", "data": gate.get("data", "main"),
@@ -79,7 +97,7 @@ def gate_view(gate: dict[str, Any]) -> dict[str, Any]:
         "observed": observed(gate), "threshold": th, "message": gate.get("message") or "", "head": message_head(gate.get("message")),
         "reason": message_reason(gate), "underpowered": bool(det.get("underpowered")),
         "strip": charts.ci_strip(gate.get("difference"), gate.get("ci"), status, reference=reference,
-                                 reference_label=ref_label),
+                                 reference_label=ref_label, domain=domain),
         "worst": [w for w in gate.get("worst_queries") or [] if isinstance(w, dict)],
         "golden": [p for p in det.get("pairs") or [] if isinstance(p, dict)] if kind == "golden" else [],
     }
@@ -382,7 +400,9 @@ def trend_view(result: dict[str, Any], history: list[dict[str, Any]] | None) -> 
 
 def run_view(result: dict[str, Any], history: list[dict[str, Any]] | None = None, prefix: str = "",
              shown: int = SHOWN_QUERIES) -> dict[str, Any]:
-    gates = [gate_view(g) for g in result.get("gates") or []]
+    raw_gates = result.get("gates") or []
+    domain = strip_domain(raw_gates)
+    gates = [gate_view(g, domain) for g in raw_gates]
     datasets = [dataset_view(result, name, sec, prefix, shown) for name, sec in ordered_datasets(result)]
     fingerprints = fingerprints_view(result)
     suite = result.get("suite") or {}

@@ -1,0 +1,155 @@
+"""The report as a person sees it: headless Chromium opens it from file://, and we look.
+
+Needs Debian's `chromium` and `chromium-driver` and the `selenium` package. Skips with the reason when they are
+missing (a developer's machine), unless EMBEDGATE_REQUIRE_BROWSER=1 (CI), where a missing browser fails. Screenshots
+are kept in the test's tmp dir and, when EMBEDGATE_SCREENSHOT_DIR is set, there too.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+import reports
+from harness.io import write_json
+from test_reports_builder import build_result
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--hide-scrollbars", "--window-size=1400,1000", "--force-device-scale-factor=1")
+
+
+def _missing(reason: str):
+    if os.environ.get("EMBEDGATE_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"EMBEDGATE_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    binary = next((shutil.which(n) for n in CHROMIUM_NAMES if shutil.which(n)), None)
+    driver_path = shutil.which("chromedriver")
+    if not binary or not driver_path:
+        _missing("no chromium/chromedriver binary (apt-get install chromium chromium-driver)")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        _missing("the selenium package is not installed (pip install selenium)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    # an explicit driver path: Selenium Manager would otherwise try to download one
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def _save(png: bytes, name: str, tmp_path: Path) -> Path:
+    path = tmp_path / name
+    path.write_bytes(png)
+    extra = os.environ.get("EMBEDGATE_SCREENSHOT_DIR")
+    if extra:
+        Path(extra).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(extra) / name)
+    return path
+
+
+def _full_page(driver) -> bytes:
+    """The whole page, not just the viewport (Chrome DevTools' beyond-viewport capture)."""
+    driver.execute_script("window.scrollTo(0, 0)")  # else the sticky bar is drawn where the viewport was
+    metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
+    size = metrics["cssContentSize"]
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}})
+    return base64.b64decode(shot["data"])
+
+
+def test_report_in_chromium(browser, tmp_path):
+    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.webdriver.common.by import By
+
+    result = build_result(120, seed=0)
+    history_dir = tmp_path / "results"
+    for i, day in enumerate(("19", "20", "21")):
+        earlier = build_result(40, seed=10 + i, shift=0.01 * i, created_at=f"2026-11-{day}T10:00:00+00:00",
+                               hostile=False)
+        write_json(history_dir / f"legal-{day}.json", earlier)
+    json_path = write_json(history_dir / "legal-22.json", result)
+    html_path = reports.write_report(result, json_path)
+    browser.get(html_path.resolve().as_uri())
+
+    # nothing hostile ran: no alert, and the page fetched nothing (self-contained)
+    with pytest.raises(NoAlertPresentException):
+        browser.switch_to.alert.text
+    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
+
+    # the first screen answers "may this ship, and why"
+    verdict = browser.find_element(By.CSS_SELECTOR, ".banner .verdict-word")
+    assert verdict.is_displayed() and verdict.text == "FAIL"
+    banner = browser.find_element(By.CSS_SELECTOR, ".banner")
+    assert "Do not promote" in banner.text
+    gates_top = browser.find_element(By.CSS_SELECTOR, "table.gates").rect["y"]
+    assert banner.rect["y"] + banner.rect["height"] < 1000 and gates_top < 1000
+    _save(browser.get_screenshot_as_png(), "report-first-screen.png", tmp_path)
+
+    # charts are drawn: visible SVGs with non-empty paths
+    drawn = browser.execute_script("""
+        return Array.from(document.querySelectorAll('#data-main svg.chart')).map(function (svg) {
+          var r = svg.getBoundingClientRect();
+          var lengths = Array.from(svg.querySelectorAll('path')).map(function (p) { return p.getTotalLength(); });
+          var bars = Array.from(svg.querySelectorAll('rect')).map(function (b) { return b.getBBox().height; });
+          return {w: r.width, h: r.height, paths: lengths.filter(function (l) { return l > 0; }).length,
+                  bars: bars.filter(function (h) { return h > 0; }).length};
+        });""")
+    assert len(drawn) == 6  # three metric@k curves, three histograms
+    assert all(c["w"] > 300 and c["h"] > 100 for c in drawn)
+    assert all(c["paths"] >= 3 for c in drawn[:3])  # base line, candidate line, band (+ the difference panel)
+    assert all(c["bars"] >= 2 for c in drawn[3:])
+
+    # a gate row opens its reasoning
+    passing = browser.find_elements(By.CSS_SELECTOR, "tr.gate.g-pass")[0]
+    msg = browser.find_element(By.ID, passing.get_attribute("data-msg"))
+    assert not msg.is_displayed()
+    passing.click()
+    assert msg.is_displayed()
+
+    # the most regressed query expands to both rankings, with relevance marks and moves
+    query = browser.find_element(By.CSS_SELECTOR, "#data-main .q-down details.query")
+    rankings = query.find_element(By.CSS_SELECTOR, ".rankings")
+    assert not rankings.is_displayed()
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", query)
+    query.find_element(By.TAG_NAME, "summary").click()
+    assert query.get_attribute("open") is not None and rankings.is_displayed()
+    assert rankings.size["height"] > 100
+    lists = query.find_elements(By.CSS_SELECTOR, ".ranking")
+    assert [lst.find_element(By.TAG_NAME, "h4").text.lower() for lst in lists] == ["base top 10", "candidate top 10"]
+    assert all(len(lst.find_elements(By.CSS_SELECTOR, "li.hit")) == 10 for lst in lists)
+    hostile = query.find_elements(By.XPATH, ".//div[contains(@class,'txt')][contains(., '<script>alert(1)</script>')]")
+    assert hostile and hostile[0].is_displayed()  # shown as text, never run
+    _save(browser.get_screenshot_as_png(), "report-query-expanded.png", tmp_path)
+
+    # the table of every query filters
+    table = browser.find_element(By.ID, "data-main-all")
+    table.find_element(By.TAG_NAME, "summary").click()
+    visible = [r for r in table.find_elements(By.CSS_SELECTOR, "tbody tr") if r.is_displayed()]
+    assert len(visible) == 100  # first page of 120
+    qid = result["datasets"]["main"]["shown_queries"][-1]
+    box = table.find_element(By.CSS_SELECTOR, "input[type=search]")
+    box.send_keys(qid)
+    visible = [r for r in table.find_elements(By.CSS_SELECTOR, "tbody tr") if r.is_displayed()]
+    assert len(visible) == 1 and qid in visible[0].text
+
+    # the trend of the three earlier runs
+    trend = browser.find_element(By.ID, "trend")
+    assert len(trend.find_elements(By.CSS_SELECTOR, "tbody tr")) == 4
+    path = _save(_full_page(browser), "report-full.png", tmp_path)
+    assert path.stat().st_size > 50_000
