@@ -23,10 +23,10 @@ def cmd_report(args) -> int:
     paths = [Path(p) for p in args.results]
     results = [load_result(p) for p in paths]
     out = Path(args.out) if args.out else default_output(paths)
-    if out.suffix.lower() not in (".html", ".htm"):
-        raise ConfigError("the report is HTML: give --out a .html file name", path=out, field="--out")
     if out.resolve() in {p.resolve() for p in paths}:
         raise ConfigError("--out would overwrite a result file", path=out, field="--out")
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise ConfigError("the report is HTML: give --out a .html file name", path=out, field="--out")
     history = None
     if len(results) == 1 and not args.no_history:
         history = find_history(paths[0], results[0])

@@ -86,19 +86,18 @@ def requirement(gate: dict[str, Any]) -> str:
     conf = confidence_label(gate.get("confidence"))
     if kind == "absolute" and "min" in th:
         return f"candidate \u2265 {num(th['min'])}"
-    if kind == "improvement":
-        parts = []
+    if kind == "improvement" and th:
+        gain = ""
         if is_number(th.get("required_difference")):
-            parts.append(f"\u0394 \u2265 {signed(th['required_difference'])}")
+            gain = f"\u0394 \u2265 {signed(th['required_difference'])}"
         asked = []
         if is_number(th.get("min_relative")):
             asked.append(f"{100 * th['min_relative']:g}% rel.")
         if is_number(th.get("min_absolute")) and th["min_absolute"] > 0:
             asked.append(f"{signed(th['min_absolute'])} abs.")
         if asked:
-            parts.append("(" + ", ".join(asked) + ")")
-        parts.append(f"and {conf} > 0")
-        return " ".join(parts)
+            gain = (gain + " " if gain else "") + "(" + ", ".join(asked) + ")"
+        return " and ".join(filter(None, [gain, f"{conf} > 0"]))
     if kind in ("non_inferiority", "forgetting") and is_number(th.get("margin")):
         return f"{conf} low > {signed(-th['margin'])}"
     if kind == "regression_budget" and is_number(th.get("max_fraction")) and is_number(th.get("max_drop")):
