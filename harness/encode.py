@@ -175,7 +175,7 @@ def encode_texts(model: LoadedModel, texts: Sequence[str], role: str, cache: Emb
             vectors_by_hash[uniq_hashes[j]] = vec
         if cache is not None:
             cache.put(ns, [uniq_hashes[j] for j in missing], new, meta)
-    dim = model.dimension
+    dim = next(iter(vectors_by_hash.values())).shape[0] if vectors_by_hash else 0
     out = np.empty((len(texts), dim), dtype=np.float32)
     for i, h in enumerate(hashes):
         out[i] = vectors_by_hash[h]

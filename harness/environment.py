@@ -35,9 +35,8 @@ def git_commit(cwd: str | None = None) -> dict:
 
 
 def _device_info() -> dict:
-    try:
-        import torch
-    except ImportError:
+    torch = sys.modules.get("torch")  # only when something was encoded: a warm run never imports torch
+    if torch is None:
         return {}
     info = {"torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available()}
     if torch.cuda.is_available():

@@ -1,6 +1,9 @@
 """One evaluation: data in, encode (cached), retrieve, score. The result carries what produced it."""
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +59,39 @@ class EvalResult:
         return atomic_write_text(path, self.trec_run(run_name))
 
 
+def scores_key(qrels, rankings, names) -> str:
+    """Content key of a scoring call: the metrics are a pure function of judgments, ranking order and names."""
+    from importlib.metadata import version
+
+    h = hashlib.sha256(f"ranx {version('ranx')}\x1e{','.join(sorted(names))}\x1e".encode())
+    for qid in sorted(qrels):
+        h.update(f"Q{qid}\x1f".encode())
+        h.update("\x1f".join(f"{d}={r}" for d, r in sorted(qrels[qid].items())).encode())
+        h.update(b"\x1e")
+        h.update("\x1f".join(d for d, _ in rankings.get(qid, [])).encode())
+        h.update(b"\x1e")
+    return h.hexdigest()
+
+
+def score_with_memo(qrels, rankings, names, memo_dir: Path | None) -> dict[str, dict[str, float]]:
+    """ranx's numba code compiles typed containers in every new process (seconds); a warm run with the same
+    ranking reads the per-query scores it computed before. A damaged or partial entry is recomputed."""
+    if memo_dir is None:
+        return score_queries(qrels, rankings, names)
+    path = memo_dir / f"{scores_key(qrels, rankings, names)}.json"
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            if set(stored) == set(names) and all(set(stored[n]) == set(qrels) and all(
+                    isinstance(v, float) and math.isfinite(v) for v in stored[n].values()) for n in names):
+                return {n: {q: stored[n][q] for q in qrels} for n in names}
+        except (OSError, ValueError):
+            pass
+    scores = score_queries(qrels, rankings, names)
+    write_json(path, scores, indent=None)
+    return scores
+
+
 def _resolve_cache(cache) -> EmbeddingCache | None:
     if cache is False:
         return None
@@ -101,7 +137,7 @@ def evaluate(data: "str | Path | data_mod.RetrievalSet", model: "str | dict | Mo
             ranking = [(d, s) for d, s in ranking if d != qid]
         rankings[qid] = ranking[:depth]
     t_ret = time.perf_counter()
-    per_metric = score_queries(dataset.qrels, rankings, names)
+    per_metric = score_with_memo(dataset.qrels, rankings, names, store.root / "scores" if store else None)
     t_score = time.perf_counter()
     enc: EncodeStats = EncodeStats()
     for s in stats.values():

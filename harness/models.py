@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -182,18 +182,66 @@ def default_device() -> str:
     return "cpu"
 
 
-@dataclass
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def configured_max_seq_length(folder: Path) -> int | None:
+    """max_seq_length as the sentence-transformers folder states it, without loading the model."""
+    value = _read_json(folder / "sentence_bert_config.json").get("max_seq_length")
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
 class LoadedModel:
-    spec: ModelSpec
-    model: Any  # SentenceTransformer
-    path: str
-    source: str
-    fingerprint: str
-    weights_fingerprint: str
-    device: str
-    dimension: int
-    max_seq_length: int
-    extra: dict[str, Any] = field(default_factory=dict)
+    """A resolved, fingerprinted model whose weights load only when something must be encoded: a run served
+    entirely from the embedding cache never imports torch or reads the weights into memory."""
+
+    def __init__(self, spec: ModelSpec, path: str, source: str, weights_fp: str, device: str | None = None,
+                 model: Any = None):
+        self.spec = spec
+        self.path = path
+        self.source = source
+        self.weights_fingerprint = weights_fp
+        self._device = device
+        self._model = model
+        self.extra: dict[str, Any] = {}
+        msl = spec.max_seq_length or configured_max_seq_length(Path(path))
+        self.max_seq_length = int(msl) if msl else int(self.model.max_seq_length or 512)
+        self.fingerprint = model_fingerprint(weights_fp, spec, self.max_seq_length)
+
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            self._device = os.environ.get("EMBEDGATE_DEVICE") or default_device()
+        return self._device
+
+    @property
+    def model(self):
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                model = SentenceTransformer(
+                    self.path, device=self.device, trust_remote_code=self.spec.trust_remote_code,
+                    model_kwargs={"dtype": _torch_dtype(self.spec.dtype)}, local_files_only=True,
+                )
+            except Exception as exc:
+                raise ModelError(f"cannot load a sentence-transformers model: {exc}", path=self.path) from None
+            if self.spec.max_seq_length is not None:
+                model.max_seq_length = self.spec.max_seq_length
+            self._model = model
+        return self._model
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
 
     def describe(self) -> dict[str, Any]:
         q, d = self.spec.prompts()
@@ -203,8 +251,7 @@ class LoadedModel:
             "source": self.source,
             "fingerprint": self.fingerprint,
             "weights_fingerprint": self.weights_fingerprint,
-            "device": self.device,
-            "dimension": self.dimension,
+            "device": self.device if self.loaded else None,
             "max_seq_length": self.max_seq_length,
             "dtype": self.spec.dtype,
             "normalize": self.spec.normalize,
@@ -226,7 +273,7 @@ _LOADED: dict[tuple, LoadedModel] = {}
 
 
 def load_model(spec: "str | Path | dict | ModelSpec | LoadedModel", device: str | None = None) -> LoadedModel:
-    """Resolve and load a model once per process (a second call with the same spec and weights is free)."""
+    """Resolve and fingerprint a model once per process; its weights load on first use."""
     if isinstance(spec, LoadedModel):
         return spec
     spec = ModelSpec.parse(spec)
@@ -235,25 +282,7 @@ def load_model(spec: "str | Path | dict | ModelSpec | LoadedModel", device: str 
     if not spec.trust_remote_code:
         _check_no_pickle(folder)
     wfp = weights_fingerprint(folder)
-    device = device or os.environ.get("EMBEDGATE_DEVICE") or default_device()
     key = (spec, wfp, device)
-    if key in _LOADED:
-        return _LOADED[key]
-    from sentence_transformers import SentenceTransformer
-
-    try:
-        model = SentenceTransformer(
-            path, device=device, trust_remote_code=spec.trust_remote_code,
-            model_kwargs={"dtype": _torch_dtype(spec.dtype)}, local_files_only=True,
-        )
-    except Exception as exc:
-        raise ModelError(f"cannot load a sentence-transformers model: {exc}", path=path) from None
-    if spec.max_seq_length is not None:
-        model.max_seq_length = spec.max_seq_length
-    msl = int(model.max_seq_length or 512)
-    loaded = LoadedModel(
-        spec=spec, model=model, path=path, source=source, fingerprint=model_fingerprint(wfp, spec, msl),
-        weights_fingerprint=wfp, device=device, dimension=int(model.get_embedding_dimension()), max_seq_length=msl,
-    )
-    _LOADED[key] = loaded
-    return loaded
+    if key not in _LOADED:
+        _LOADED[key] = LoadedModel(spec, path, source, wfp, device)
+    return _LOADED[key]

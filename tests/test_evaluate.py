@@ -55,3 +55,16 @@ def test_ignore_identical_ids_is_explicit(tmp_path, tiny_model):
     assert [d for d, _ in kept.rankings["q1"]][0] == "q1" and kept.metrics["mrr@10"] == 0.5
     assert "q1" not in [d for d, _ in dropped.rankings["q1"]] and dropped.metrics["mrr@10"] == 1.0
     assert dropped.conventions["ignore_identical_ids"] is True
+
+
+def test_scores_are_memoised_by_content_and_damage_is_recomputed(small_beir, tiny_model, tmp_path):
+    first = evaluate(small_beir, str(tiny_model), cache=tmp_path, metrics=["ndcg@10", "mrr@10"])
+    memo = list((tmp_path / "scores").glob("*.json"))
+    assert len(memo) == 1
+    memo[0].write_text('{"ndcg@10": {"q1": NaN}}')
+    again = evaluate(small_beir, str(tiny_model), cache=tmp_path, metrics=["ndcg@10", "mrr@10"])
+    assert again.per_query == first.per_query
+    assert json.loads(memo[0].read_text())["ndcg@10"] == {q: v["ndcg@10"] for q, v in first.per_query.items()}
+    # another metric set or another ranking is another entry, never a stale hit
+    evaluate(small_beir, str(tiny_model), cache=tmp_path, metrics=["ndcg@5"])
+    assert len(list((tmp_path / "scores").glob("*.json"))) == 2
