@@ -35,9 +35,10 @@ def _sign_class(value: Any) -> str:
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    # autoescape on for every template: query and document texts come from users' data and must stay inert text
-    env = jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=False, lstrip_blocks=False)
+    # autoescape on for every template: query and document texts come from users' data and must stay inert text.
+    # The default (lenient) Undefined: an optional key a writer left out renders as nothing rather than failing;
+    # tests render with every optional key removed in turn.
+    env = jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"), autoescape=True)
     env.filters.update({
         "num": fmt.num, "signed": fmt.signed, "pct": fmt.pct, "pval": fmt.p_value, "interval": fmt.interval,
         "when": fmt.when, "short_hash": fmt.short_hash, "thousands": _thousands, "sign_class": _sign_class,

@@ -214,10 +214,14 @@ def query_view(result: dict[str, Any], section: dict[str, Any], qid: str, metric
         move_text, move_class = rank_move(b, c, depth)
         relevant.append({"doc": doc, "grade": grade, "base_rank": b, "candidate_rank": c, "move": move_text,
                          "move_class": move_class, "text": documents.get(doc, "")})
+    # relevant documents the kept top-k does not show, with where they are (or that they are beyond the depth)
+    below = {side: [{"doc": r["doc"], "grade": r["grade"], "rank": r[f"{key}_rank"]} for r in relevant
+                    if r["doc"] not in positions[side]]
+             for side, key in (("base", "base"), ("candidate", "candidate"))}
     primary = next(((b, c, d) for m, b, c, d in metrics if m == metric), (None, None, None))
     return {"qid": qid, "text": (section.get("queries") or {}).get(qid, ""), "anchor": anchor, "metrics": metrics,
             "base": primary[0], "candidate": primary[1], "difference": primary[2],
-            "base_list": entries("base"), "candidate_list": entries("candidate"), "relevant": relevant,
+            "base_list": entries("base"), "candidate_list": entries("candidate"), "relevant": relevant, "below": below,
             "has_rankings": bool(lists["base"] or lists["candidate"]), "depth": depth}
 
 

@@ -122,3 +122,22 @@ def test_cli_errors_exit_2_in_one_line(tmp_path, result, capsys):
     assert "overwrite" in capsys.readouterr().err
     assert main(["report", str(good), "--out", str(tmp_path / "x.txt")]) == 2
     assert json.loads(good.read_text()) == result  # nothing already written was touched
+
+
+def test_renders_with_any_optional_key_missing(result):
+    """Readers must tolerate every key the schema does not require being absent (older or partial writers)."""
+    required_top = {"schema", "suite", "verdict", "gates"}
+    paths = [(k,) for k in result if k not in required_top]
+    paths += [("gates", i, k) for i, g in enumerate(result["gates"]) for k in g if k not in ("name", "status")]
+    paths += [("datasets", d, k) for d, sec in result["datasets"].items() for k in sec]
+    paths += [("datasets", "main", "data", k) for k in result["datasets"]["main"]["data"]]
+    paths += [("models", side, k) for side in ("base", "candidate") for k in result["models"][side]]
+    for path in paths:
+        lean = copy.deepcopy(result)
+        holder = lean
+        for key in path[:-1]:
+            holder = holder[key]
+        del holder[path[-1]]
+        html = reports.render_html(lean)
+        assert "verdict-word" in html, path
+        reports.render_markdown(lean)
