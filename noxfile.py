@@ -37,9 +37,9 @@ def gate(session: nox.Session) -> None:
 
 @nox.session
 def train(session: nox.Session) -> None:
-    """`nox -s train -- RECIPE [--out DIR]`: fine-tune on whatever torch the runner has (CUDA on GPU runners)."""
+    """`nox -s train -- RECIPE [--output DIR]`: fine-tune on whatever torch the runner has (CUDA on GPU runners)."""
     if not session.posargs:
-        session.error("usage: nox -s train -- RECIPE.toml [--out DIR]")
+        session.error("usage: nox -s train -- RECIPE.toml [--output DIR]")
     _install(session, "offline-model")
     session.run("embedgate", "train", *session.posargs)
 
