@@ -6,13 +6,14 @@ What counts as a leak (the query side is what must not leak):
 What does not: a training positive that is also a held-out query's positive. BEIR-style suites share one corpus
 across splits, so documents are expected on both sides; the count is reported, not blocked.
 
-Normalisation: Unicode NFKC, casefold, punctuation removed, whitespace collapsed. Near duplicates: Jaccard similarity
+Normalisation: Unicode NFKC, casefold, punctuation and symbols removed, whitespace collapsed. Near duplicates: Jaccard similarity
 of character n-gram sets (default 5-grams, threshold 0.9), computed exactly for every pair sharing a rare n-gram,
 so no random hashing and no missed pair above the threshold (texts sharing >= 90% of their n-grams always share
 their rarest ones).
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -27,10 +28,12 @@ class ContaminationError(EmbedgateError):
     """Training data overlaps a held-out set; the CLI prints it and exits 2."""
 
 
+_NON_WORD = re.compile(r"[\W_]+")
+
+
 def normalize(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).casefold()
-    kept = [" " if unicodedata.category(ch).startswith(("P", "Z", "C")) or ch.isspace() else ch for ch in text]
-    return " ".join("".join(kept).split())
+    """NFKC, casefold, every run of punctuation, symbols and whitespace -> one space, trimmed."""
+    return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
 
 
 def shingles(norm: str, n: int) -> frozenset[str]:
@@ -150,10 +153,14 @@ def check(rows: Iterable[tuple[str, str, str | None, str]], heldout: list[HeldOu
     index = _Index(heldout, ngram)
     report = ContaminationReport(checked_against=checked_against, threshold=threshold, ngram=ngram)
     seen: set[tuple[str, str]] = set()
+    seen_raw: set[tuple[str, str]] = set()
     counts: dict[str, int] = defaultdict(int)
     heldout_docs = {normalize(t) for t in heldout_positive_texts or ()}
     shared: set[str] = set()
     for kind, text, tid, row in rows:
+        if (kind, text) in seen_raw:  # the same document repeats across pairs: normalise it once
+            continue
+        seen_raw.add((kind, text))
         norm = normalize(text)
         if (kind, norm) in seen:
             continue

@@ -129,6 +129,16 @@ def prepare_output(recipe: Recipe, output: Path, resume: bool | None, overwrite:
     return None
 
 
+def _readable(folder: Path) -> None:
+    """Atomic writes create files readable by the owner only; a model folder is meant to be shared, so give its
+    files the modes the umask allows, as a plain save would."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for p in folder.rglob("*"):
+        if p.is_file() and CHECKPOINTS not in p.relative_to(folder).parts:
+            p.chmod(0o666 & ~mask)
+
+
 def _install_files(src: Path, dst: Path) -> None:
     """Move the saved model's files into the output folder one by one (os.replace: each file appears whole)."""
     for p in sorted(src.rglob("*")):
@@ -401,6 +411,7 @@ def train(recipe: "Recipe | str | Path", *, resume: bool | None = None, overwrit
 
         write_card(out, manifest)
         write_json(out / MANIFEST, manifest)  # last: its presence marks a complete model folder
+        _readable(out)
         if not recipe.schedule.keep_checkpoints:
             shutil.rmtree(ckpt_dir, ignore_errors=True)
         say(f"done in {manifest['wall_time_s']:.0f} s: {out}")
