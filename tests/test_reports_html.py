@@ -354,3 +354,21 @@ queries = [{{query = "q1", documents = ["d0"]}}]
     # the same model as base and candidate: no query moves, and the report says so
     assert "No query lost" in text(page.xpath("//section[@id='data-main']")[0])
     assert text(page.xpath(f"//*[{cls('verdict-word')}]")[0]) == loaded["verdict"].upper()
+
+
+def test_hostile_names_in_every_field_stay_inert(result):
+    """Not only texts: suite, gate, data set and model names land in attributes, ids and SVG titles too."""
+    import copy
+
+    evil = copy.deepcopy(result)
+    evil["suite"]["name"] = '"><script>alert(3)</script>'
+    evil["gates"][0]["name"] = "<img src=x onerror=alert(4)>"
+    evil["models"]["candidate"]["name"] = '" onmouseover="alert(5)'
+    evil["datasets"]['"><svg onload=alert(6)>'] = copy.deepcopy(evil["datasets"]["science"])
+    evil["summary"] = "</pre><script>alert(7)</script>"
+    for html in (reports.render_html(evil), reports.render_html([evil, result])):
+        doc = lxml.html.fromstring(html)
+        assert len(doc.xpath("//script")) == 1 and "alert" not in doc.xpath("//script")[0].text_content()
+        assert not doc.xpath("//img") and not doc.xpath("//*[local-name()='svg'][@onload]")
+        assert not doc.xpath("//*[@onerror or @onload or @onmouseover]")
+        assert any(evil["suite"]["name"] in text(h) for h in doc.xpath("//h1"))  # shown, as text
