@@ -94,7 +94,8 @@ def gate_view(gate: dict[str, Any], domain: tuple[float, float] | None = None) -
         "relative": gate.get("relative_difference"), "ci": gate.get("ci"), "p_value": gate.get("p_value"),
         "confidence": confidence_label(gate.get("confidence")), "test": gate.get("test"),
         "mde": gate.get("mde"), "n": gate.get("n_queries"), "requirement": requirement(gate),
-        "observed": observed(gate), "threshold": th, "message": gate.get("message") or "", "head": message_head(gate.get("message")),
+        "observed": observed(gate), "threshold": th, "message": gate.get("message") or "",
+        "head": message_head(gate.get("message")),
         "reason": message_reason(gate), "underpowered": bool(det.get("underpowered")),
         "strip": charts.ci_strip(gate.get("difference"), gate.get("ci"), status, reference=reference,
                                  reference_label=ref_label, domain=domain),
@@ -251,7 +252,8 @@ def dataset_view(result: dict[str, Any], dname: str, section: dict[str, Any], pr
                     "candidate": cmp.get("candidate", (m.get("candidate") or {}).get(metric)),
                     "difference": cmp.get("difference"), "ci": cmp.get("ci"), "p_value": cmp.get("p_value")}
     return {
-        "name": dname, "headline": headline, "id": f"{prefix}data-{_slug(dname)}", "role": section.get("role", "domain"), "data": data,
+        "name": dname, "headline": headline, "id": f"{prefix}data-{_slug(dname)}",
+        "role": section.get("role", "domain"), "data": data,
         "label": f"{data.get('name', dname)} {data.get('split', '')}".strip(), "metric": metric,
         "curves": curves(section), "histograms": histograms(result, section),
         "regressed": [views[q] for q in regressed], "improved": [views[q] for q in improved],

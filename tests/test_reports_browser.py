@@ -89,7 +89,7 @@ def test_report_in_chromium(browser, tmp_path):
 
     # nothing hostile ran: no alert, and the page fetched nothing (self-contained)
     with pytest.raises(NoAlertPresentException):
-        browser.switch_to.alert.text
+        _ = browser.switch_to.alert.text
     assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
 
     # the first screen answers "may this ship, and why"

@@ -221,10 +221,11 @@ def _gates(sections: dict[str, dict]) -> list[dict]:
     rc = main["comparisons"]["recall@100"]
     name = "non-inferior: recall@100 within 0.01 of base"
     ok = rc["ci"][0] > -0.01
+    phrase = "PASS" if ok else "FAIL (candidate may be worse than base by more than the margin)"
     gates.append({"name": name, "kind": "non_inferiority", "data": "main", "metric": "recall@100",
                   "status": "pass" if ok else "fail", **_cmp_fields(rc), "threshold": {"margin": 0.01},
-                  "message": f"{name}: {'PASS' if ok else 'FAIL (candidate may be worse than base by more than the margin)'}"
-                             f" on {label}\n{_measured(rc)}\n  required (non-inferiority): 95% CI lower bound > -0.0100",
+                  "message": f"{name}: {phrase} on {label}\n{_measured(rc)}\n"
+                             "  required (non-inferiority): 95% CI lower bound > -0.0100",
                   "worst_queries": _worst(main, "recall@100"), "details": {"underpowered": rc["mde"] > 0.01}})
     pq = main["per_query"]
     regressed = sorted(q for q in pq["base"] if pq["base"][q]["ndcg@10"] - pq["candidate"][q]["ndcg@10"] > 0.1)
