@@ -73,12 +73,20 @@ def test_invalid_suite_is_a_collection_error_with_file_and_line(pytester, suite_
     assert "Traceback" not in result.stdout.str()
 
 
-def test_gate_command_exit_codes(suite_dir, test_cache, tiny_model, tmp_path, capsys):
+def test_gate_command_exit_codes(suite_dir, test_cache, tiny_model, tmp_path, capsys, monkeypatch):
     from harness.cli import main
 
+    summary = tmp_path / "step_summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     common = [str(suite_dir), "--cache-dir", str(test_cache), "--results-dir", str(tmp_path), "-q"]
     assert main(["gate", *common, "--candidate", MINILM]) == 0
-    assert "suite small: PASS" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "suite small: PASS" in out
+    html = out.split("report: ")[1].split()[0]
+    assert html.endswith(".html") and "<svg" in open(html).read()
+    text = summary.read_text()
+    assert text.startswith("earlier step\n") and "PASS" in text and "ndcg@10 improves by 5%" in text
     assert main(["gate", *common, "--candidate", str(tiny_model)]) == 1
     out = capsys.readouterr().out
     assert "FAIL" in out and "NOT SHOWN" in out and "result: " in out
