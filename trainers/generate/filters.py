@@ -10,6 +10,9 @@ In order, the first that applies:
   one judgment would be incomplete, and the documents may sit in different splits. Every copy is dropped;
 - ``duplicate``: the same query again for the same passage; when the copies point at different passages of one
   document, they become one query with several positives (counted as ``merged``).
+After the split by document, one more (``near_duplicate_of_test_query``): a train or dev query that is a near
+duplicate of a test query, by the contamination guard's own rule (trainers.contamination), so that the generated
+train split passes the guard of `embedgate train` as it is.
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-REASONS = ("too_short", "copies_passage", "ambiguous_passage", "duplicate_across_documents", "duplicate")
+REASONS = ("too_short", "copies_passage", "ambiguous_passage", "duplicate_across_documents", "duplicate",
+           "near_duplicate_of_test_query")
 EXAMPLES_PER_REASON = 5
 _TOKEN_RE = re.compile(r"\w+")
 
@@ -139,3 +143,25 @@ def apply_filters(cands: list[Candidate], passages: dict[str, str], settings: Fi
                           generator=c.generator))
     report.kept = len(pairs)
     return pairs, report
+
+
+def drop_near_duplicates_of_test(pairs: list[Pair], split_of_doc: dict[str, str], report: FilterReport
+                                 ) -> list[Pair]:
+    """Drop train/dev queries the contamination guard would flag against the test queries (test keeps its own)."""
+    from trainers.contamination import HeldOutQuery, check
+
+    heldout = [HeldOutQuery("test", p.query_id, p.query) for p in pairs if split_of_doc[p.doc_id] == "test"]
+    training = [p for p in pairs if split_of_doc[p.doc_id] != "test"]
+    found = check((("query", p.query, p.query_id, i) for i, p in enumerate(training)), heldout, [])
+    flagged = {}
+    for o in found.overlaps:
+        flagged.setdefault(o.training_row, o)
+    for row, o in sorted(flagged.items()):
+        p = training[row]
+        report.drop("near_duplicate_of_test_query",
+                    Candidate(p.query, p.chunk_ids[0], p.doc_id, p.generator, p.query_id),
+                    f"{o.match} match ({o.similarity:.2f}) of test query {o.heldout.query_id}: {o.heldout.text!r}")
+    dropped_ids = {training[row].query_id for row in flagged}
+    kept = [p for p in pairs if p.query_id not in dropped_ids]
+    report.kept = len(kept)
+    return kept

@@ -22,6 +22,7 @@ LEAD_MIN_WORDS = 10
 LEAD_MAX_WORDS = 60
 REST_MIN_WORDS = 25
 SECTION_MIN_WORDS = 10
+TARGET_HEAD_CHARS = 400
 WARNING = ("no LLM: pairs come from titles, headings and first sentences. They are much weaker than LLM queries "
            "(they use the documents' own words), so a model trained on them learns less and the test split is "
            "easier than real questions. Set ANTHROPIC_API_KEY for LLM queries.")
@@ -150,10 +151,12 @@ def extract(docs: list[SourceDocument], generators=GENERATORS, *, lead_gap_chars
 
 
 def _best_chunk(target: tuple[int, int], chunks: list[Chunk]) -> Chunk | None:
-    """The chunk holding most of the target's text; on a tie, the earlier one (nearer the target's start)."""
+    """The chunk holding most of the target's opening (its first TARGET_HEAD_CHARS characters: what a title or a
+    heading announces); on a tie, the earlier chunk."""
+    start, end = target[0], min(target[1], target[0] + TARGET_HEAD_CHARS)
     best, best_overlap = None, 0
     for c in chunks:
-        overlap = min(c.char_end, target[1]) - max(c.char_start, target[0])
+        overlap = min(c.char_end, end) - max(c.char_start, start)
         if overlap > best_overlap:
             best, best_overlap = c, overlap
     return best

@@ -20,7 +20,7 @@ from harness.errors import ConfigError, DataError
 from . import offline as offline_mod
 from .chunk import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP, Chunk, chunk_documents, load_tokenizer
 from .documents import read_documents
-from .filters import Candidate, FilterSettings, apply_filters
+from .filters import Candidate, FilterSettings, apply_filters, drop_near_duplicates_of_test
 from .journal import LOG_NAME, FolderLock, Journal, LogContents, read_log, result_key
 from .llm import (Budget, LLMSettings, QueryGenerator, RateLimiter, build_client, estimate, load_templates)
 from .pricing import price_for
@@ -271,11 +271,12 @@ def _assemble(opts, out, docs, read_report, chunks, chunk_stats, cands, gen_info
     min_words = opts.min_query_words if opts.min_query_words is not None else (3 if mode == "llm" else 2)
     fsettings = FilterSettings(min_words=min_words, max_copy_ratio=opts.max_copy_ratio)
     pairs, freport = apply_filters(cands, {c.id: c.text for c in chunks}, fsettings)
+    doc_ids = list(dict.fromkeys(c.doc_id for c in chunks))
+    split_of_doc, method = assign(doc_ids, opts.split_fractions, opts.seed)
+    pairs = drop_near_duplicates_of_test(pairs, split_of_doc, freport)
     say(f"filters: {freport.candidates} candidate queries, {freport.kept} kept; dropped "
         + ", ".join(f"{k} {v}" for k, v in freport.as_dict()["dropped"].items())
         + (f"; {freport.merged} merged into multi-positive queries" if freport.merged else ""))
-    doc_ids = list(dict.fromkeys(c.doc_id for c in chunks))
-    split_of_doc, method = assign(doc_ids, opts.split_fractions, opts.seed)
     queries_in = Counter(split_of_doc[p.doc_id] for p in pairs)
     if not queries_in["test"] or not queries_in["train"]:
         empty = "test" if not queries_in["test"] else "train"

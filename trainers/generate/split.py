@@ -47,19 +47,16 @@ def assign(doc_ids: list[str], fractions=DEFAULT_FRACTIONS, seed: int = 0) -> tu
     for d in doc_ids:
         u = unit_hash(d, seed)
         out[d] = SPLITS[0] if u < bounds[0] else SPLITS[1] if u < bounds[1] else SPLITS[2]
-    wanted = [s for s, f in zip(SPLITS, fractions) if f > 0]
-    if len(doc_ids) >= len(wanted) and any(s not in out.values() for s in wanted):
+    n = len(doc_ids)
+    wanted = {"train", "test"} | ({"dev"} if fractions[1] > 0 and n >= 3 else set())
+    if n >= 2 and not wanted <= set(out.values()):
         ranked = sorted(doc_ids, key=lambda d: (unit_hash(d, seed), d))
-        n = len(ranked)
-        counts = [max(1, round(f * n)) if f > 0 else 0 for f in fractions]
-        counts[0] = n - counts[1] - counts[2]
-        if counts[0] < 1:  # fewer documents than splits want: train keeps one, dev gives way first
-            counts = [1, max(0, n - 2) if fractions[1] > 0 else 0, 0]
-            counts[2] = n - counts[0] - counts[1]
-        out, i = {}, 0
-        for split, count in zip(SPLITS, counts):
-            for d in ranked[i:i + count]:
-                out[d] = split
-            i += count
+        n_test = max(1, round(fractions[2] * n))
+        n_dev = max(1, round(fractions[1] * n)) if "dev" in wanted else 0
+        n_train = max(1, n - n_test - n_dev)
+        n_dev = n - n_train - n_test
+        out = {}
+        for i, d in enumerate(ranked):
+            out[d] = SPLITS[0] if i < n_train else SPLITS[1] if i < n_train + n_dev else SPLITS[2]
         return out, "ranked"
     return out, "hash"
