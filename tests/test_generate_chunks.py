@@ -182,3 +182,39 @@ def test_too_short_documents_are_reported(tmp_path, tokenizer):
     docs, _ = read_documents(tmp_path)
     chunks, stats = chunk_documents(docs, tokenizer, size=64, overlap=16)
     assert stats["documents_too_short"] == ["tiny"] and {c.doc_id for c in chunks} == {"long"}
+
+
+def _pdf(lines: list[str]) -> bytes:
+    """A minimal one-page PDF with text lines, written by hand (no PDF writer needed)."""
+    content = "BT /F1 12 Tf 72 720 Td " + " ".join(f"({line}) Tj 0 -16 Td" for line in lines) + " ET"
+    objs = ["<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            "/Resources << /Font << /F1 5 0 R >> >> >>",
+            f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out, offsets = b"%PDF-1.4\n", []
+    for i, obj in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n{obj}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    return out + f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+
+
+def test_pdf_without_pypdf_is_a_clear_error(tmp_path, monkeypatch):
+    import sys
+
+    (tmp_path / "guide.pdf").write_bytes(_pdf(["Lease termination guide", "The tenant must give notice."]))
+    monkeypatch.setitem(sys.modules, "pypdf", None)  # as if it were not installed
+    with pytest.raises(DataError, match=r"pip install pypdf") as err:
+        read_documents(tmp_path)
+    assert err.value.path == str(tmp_path / "guide.pdf")
+
+
+def test_pdf_text_is_read_with_pypdf(tmp_path):
+    pytest.importorskip("pypdf")
+    (tmp_path / "guide.pdf").write_bytes(_pdf(["Lease termination guide", "The tenant must give notice in writing."]))
+    (doc,), _ = read_documents(tmp_path)
+    assert (doc.id, doc.kind, doc.title) == ("guide", "pdf", "Lease termination guide")
+    assert doc.body().text.strip() == "The tenant must give notice in writing."

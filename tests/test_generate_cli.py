@@ -116,3 +116,26 @@ def test_rerun_is_refused_over_a_hand_written_suite(generated, tmp_path):
         generate(GenerateOptions(docs=generated["docs"], out=tmp_path, base_model=str(generated["model"])),
                  say=lambda m: None, warn=lambda m: None)
     assert (tmp_path / "suite.toml").read_text() == 'name = "mine"\n'
+
+
+def test_guard_adds_a_forgetting_gate_and_no_measure_leaves_out_the_floors(generated, tmp_path):
+    guard = tmp_path / "guard"
+    (guard / "qrels").mkdir(parents=True)
+    (guard / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"g{i}", "title": "", "text": f"cells {i}"}) + "\n"
+                                                for i in range(3)))
+    (guard / "queries.jsonl").write_text(json.dumps({"_id": "gq", "text": "cells"}) + "\n")
+    (guard / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\ngq\tg1\t1\n")
+    out = tmp_path / "suite"
+    rc = main(["generate", str(generated["docs"]), "--out", str(out), "--base-model", str(generated["model"]),
+               "--chunk-tokens", "64", "--overlap", "16", "--offline", "--no-measure", "--guard", str(guard),
+               "--guard-corpus-size", "0"])
+    assert rc == 0
+    from harness.suite import load_suite
+
+    suite = load_suite(out)
+    assert suite.data["guard"].path == guard.resolve() and suite.data["guard"].role == "guard"
+    assert [g.kind for g in suite.gates] == ["improvement", "forgetting"]
+    assert "No absolute floors" in (out / "suite.toml").read_text()
+    missing = main(["generate", str(generated["docs"]), "--out", str(tmp_path / "x"), "--base-model",
+                    str(generated["model"]), "--offline", "--guard", str(tmp_path / "nowhere")])
+    assert missing == 2 and not (tmp_path / "x").exists()  # a bad guard stops it before anything is done

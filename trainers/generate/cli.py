@@ -26,6 +26,18 @@ def _price(text: str) -> tuple[float, float]:
     return a, b
 
 
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return parse
+
+
 def _generators(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
@@ -48,30 +60,30 @@ def add_parser(sub) -> None:
     p.add_argument("--out", type=Path, required=True, help="suite folder to write, e.g. suites/mydomain")
     p.add_argument("--name", default=None, help="suite name (default: the --out folder's name)")
     p.add_argument("--dry-run", action="store_true", help="chunk, estimate the cost and stop: nothing sent or written")
-    p.add_argument("--max-documents", type=int, default=None, help="use only the first N documents (by path)")
+    p.add_argument("--max-documents", type=_count(1), default=None, help="use only the first N documents (by path)")
 
     g = p.add_argument_group("chunking")
-    g.add_argument("--chunk-tokens", type=int, default=DEFAULT_CHUNK_TOKENS)
-    g.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="tokens shared by neighbouring chunks")
+    g.add_argument("--chunk-tokens", type=_count(1), default=DEFAULT_CHUNK_TOKENS)
+    g.add_argument("--overlap", type=_count(0), default=DEFAULT_OVERLAP, help="tokens shared by neighbouring chunks")
     g.add_argument("--tokenizer", default=None, help="model whose tokenizer counts tokens (default: --base-model)")
 
     g = p.add_argument_group("LLM queries (needs ANTHROPIC_API_KEY in the environment)")
     g.add_argument("--model", default=DEFAULT_MODEL, help=f"Claude model (default {DEFAULT_MODEL})")
-    g.add_argument("--queries-per-chunk", type=int, default=d.queries_per_chunk)
-    g.add_argument("--max-tokens", type=int, default=None, help="answer length cap (default 64 per query + 128)")
+    g.add_argument("--queries-per-chunk", type=_count(1), default=d.queries_per_chunk)
+    g.add_argument("--max-tokens", type=_count(1), default=None, help="answer length cap (default 64 per query + 128)")
     g.add_argument("--structured-output", action=argparse.BooleanOptionalAction, default=None,
                    help="constrain answers to the JSON schema (output_config.format); default: on for the models "
                         "known to support it")
-    g.add_argument("--concurrency", type=int, default=d.concurrency, help="requests in flight at once")
+    g.add_argument("--concurrency", type=_count(1), default=d.concurrency, help="requests in flight at once")
     g.add_argument("--rpm", type=float, default=d.requests_per_minute, help="requests per minute at most")
-    g.add_argument("--max-retries", type=int, default=d.max_retries,
+    g.add_argument("--max-retries", type=_count(0), default=d.max_retries,
                    help="retries per request on 429/5xx/529/connection errors (the SDK's backoff, retry-after)")
     g.add_argument("--system-prompt", type=Path, default=None, help="system prompt template file")
     g.add_argument("--prompt", type=Path, default=None,
                    help="user prompt template file ($passage, $n, $title, $section, $doc_id)")
     g.add_argument("--budget-usd", type=float, default=5.0,
                    help="stop before this run could spend more (default 5); 0 for no dollar cap")
-    g.add_argument("--budget-tokens", type=int, default=None, help="cap on input + output tokens for this run")
+    g.add_argument("--budget-tokens", type=_count(1), default=None, help="cap on input + output tokens for this run")
     g.add_argument("--price", type=_price, default=None, metavar="IN,OUT",
                    help="dollars per million input/output tokens, for a model not in the price table")
 
@@ -81,12 +93,12 @@ def add_parser(sub) -> None:
                    help=f"comma-separated subset of {','.join(GENERATORS)}")
 
     g = p.add_argument_group("filters and splits")
-    g.add_argument("--min-query-words", type=int, default=None, help="default 3 (LLM) or 2 (offline)")
+    g.add_argument("--min-query-words", type=_count(1), default=None, help="default 3 (LLM) or 2 (offline)")
     g.add_argument("--max-copy-ratio", type=float, default=0.75,
                    help="drop a query whose longest run of words shared with its passage covers this fraction")
     g.add_argument("--split", type=_fraction_list, default=(0.7, 0.1, 0.2), metavar="TRAIN,DEV,TEST",
                    help="fractions of documents (default 0.7,0.1,0.2)")
-    g.add_argument("--seed", type=int, default=0, help="seed of the document split")
+    g.add_argument("--seed", type=_count(0), default=0, help="seed of the document split")
 
     g = p.add_argument_group("the suite")
     g.add_argument("--base-model", default=DEFAULT_BASE_MODEL, help=f"base model (default {DEFAULT_BASE_MODEL})")
@@ -97,14 +109,13 @@ def add_parser(sub) -> None:
                    help="improvement gate: relative gain the paired CI must clear (0: any significant gain)")
     g.add_argument("--guard", type=Path, default=None,
                    help="another domain's BEIR folder: adds a forgetting gate (no worse elsewhere)")
-    g.add_argument("--guard-corpus-size", type=int, default=2000,
+    g.add_argument("--guard-corpus-size", type=_count(0), default=2000,
                    help="seeded corpus subset of the guard (judged documents + distractors); 0 for all")
     g.add_argument("--cache-dir", default=None, help="embedding cache for the measurement")
     p.set_defaults(func=cmd_generate)
 
 
 def cmd_generate(args) -> int:
-    from .filters import FilterSettings  # noqa: F401  (keeps import errors early and clear)
     from .llm import LLMSettings
     from .pipeline import GenerateOptions, generate
 

@@ -26,6 +26,8 @@ def _jsonl(rows) -> str:
 
 def check_out_folder(out: Path) -> None:
     """Refuse to overwrite a suite.toml that was not generated here (someone's hand-written suite)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError("--out must be a folder", path=out)
     suite = out / "suite.toml"
     if suite.is_file():
         head = suite.read_text(encoding="utf-8", errors="replace").lstrip()
@@ -99,6 +101,13 @@ def suite_toml(name: str, description: str, base_model: str, max_seq_length: int
         "[data.main]                      # the generated test split (held out by document)",
         'path = "."',
         'split = "test"',
+    ]
+    if guard:
+        lines += ["", "[data.guard]                     # another domain: the forgetting guard",
+                  f"path = {_toml_str(guard)}", 'split = "test"', 'role = "guard"']
+        if guard_corpus_size:
+            lines += [f"corpus_size = {int(guard_corpus_size)}", "seed = 0"]
+    lines += [
         "",
         "[evaluation]",
         f"metrics = {json.dumps(SUITE_METRICS)}",
@@ -173,7 +182,8 @@ def source_md(info: dict[str, Any]) -> str:
         "Files: corpus.jsonl (every chunk), queries.jsonl, qrels/{train,dev,test}.tsv (BEIR, header row), chunks.jsonl",
         "(document id, source file, character and token offsets of each chunk), pairs.jsonl, train_pairs.jsonl",
         "(anchor/positive texts of the train split), generation_report.json (every count, dropped examples),",
-        "generation_log.jsonl (LLM answers, append-only; a re-run skips the chunks already in it), suite.toml.",
+        ("generation_log.jsonl (LLM answers, append-only; a re-run skips the chunks already in it), suite.toml."
+         if g["mode"] == "llm" else "suite.toml."),
         "",
         "The licence of the documents applies to this folder: check it before sharing.",
     ]
