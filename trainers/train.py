@@ -235,9 +235,7 @@ def training_arguments(recipe: Recipe, checkpoints: Path, precision: str, has_de
 
     s = recipe.schedule
     eval_steps = s.eval_steps or UNBOUNDED  # unset: evaluate at the final step only (HF always evaluates it)
-    save_steps = s.save_steps or eval_steps
-    if s.keep == "best" and not s.save_steps:
-        save_steps = eval_steps
+    save_steps = s.save_steps or eval_steps  # keep = "best" can only choose among saved, evaluated steps
     q_prompt, d_prompt = recipe.base_spec.prompts()
     prompts = None
     if q_prompt or d_prompt:  # train with the prompts the model is evaluated with
@@ -272,9 +270,9 @@ def training_arguments(recipe: Recipe, checkpoints: Path, precision: str, has_de
         fp16=precision == "fp16",
         dataloader_num_workers=s.dataloader_workers,
         dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(),  # also what makes torchrun on CPU processes a DDP run (gloo)
         prompts=prompts,
         disable_tqdm=False,
-        ddp_find_unused_parameters=False,
     )
 
 
@@ -317,13 +315,19 @@ def train(recipe: "Recipe | str | Path", *, resume: bool | None = None, overwrit
     out = Path(output) if output is not None else recipe.output
     precision, device_kind = choose_precision(recipe.schedule.precision)
 
+    from accelerate import PartialState
+
     timer.stage("prepare", f"recipe {recipe.name}: output {out}")
-    resume_from = prepare_output(recipe, out, resume, overwrite)
+    # one process, or one per GPU under torchrun / accelerate launch (several CPU processes too: gloo)
+    processes = PartialState(cpu=device_kind == "cpu")
+    with processes.main_process_first():  # rank 0 decides (and may clear the folder); the others follow
+        if processes.is_main_process:
+            resume_from = prepare_output(recipe, out, resume, overwrite)
+        else:
+            resume_from = last_checkpoint(out)
     ckpt_dir = out / CHECKPOINTS
     if resume_from:
         say(f"    resuming from {resume_from}")
-
-    from accelerate import PartialState
 
     from harness.encode import EmbeddingCache
     from harness.models import load_model
@@ -365,7 +369,7 @@ def train(recipe: "Recipe | str | Path", *, resume: bool | None = None, overwrit
                     f"query, relative margin {recipe.mining.relative_margin}, per {recipe.mining.margin_reference})")
         from .mining import mine
 
-        with PartialState().main_process_first():  # rank 0 encodes; the others read its cache entries
+        with processes.main_process_first():  # rank 0 encodes; the others read its cache entries
             try:
                 pairs, mining_stats = mine(pairs, base, recipe.mining, store, seed=recipe.seed)
             except ValueError as exc:
@@ -380,7 +384,7 @@ def train(recipe: "Recipe | str | Path", *, resume: bool | None = None, overwrit
         say(f"    {len(dev_set.queries)} queries, {len(dev_set.corpus)} documents; best checkpoint by "
             f"{recipe.dev.metric}")
 
-    if is_main_process():
+    if processes.is_main_process:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         if not resume_from:
             from .pairs import write_pairs
@@ -437,6 +441,21 @@ def _reload_rows(path: Path, like):
                    corpus=like.corpus, judged=like.judged)
 
 
+def _skip_final_save_callback():
+    """With keep = "last", the model is saved from memory when training ends, so the checkpoint the Trainer writes
+    at the final step (weights + optimizer state) would be written only to be deleted: skip it."""
+    from transformers import TrainerCallback
+
+    class SkipFinalSave(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step >= state.max_steps and (not args.save_steps or
+                                                         state.global_step % int(args.save_steps)):
+                control.should_save = False
+            return control
+
+    return SkipFinalSave()
+
+
 def _run_trainer(recipe: Recipe, base, pairs, dev_set, ckpt_dir: Path, precision: str, resume_from,
                  callbacks):
     import torch
@@ -469,8 +488,9 @@ def _run_trainer(recipe: Recipe, base, pairs, dev_set, ckpt_dir: Path, precision
     evaluator = HarnessEvaluator(dev_set, eval_spec, recipe.dev.metrics, recipe.dev.metric) if dev_set else None
     train_dataset = pairs.to_dataset()
     args = training_arguments(recipe, ckpt_dir, precision, dev_set is not None, resuming=resume_from is not None)
+    extra = [_skip_final_save_callback()] if recipe.schedule.keep == "last" else []
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_dataset, loss=loss,
-                                         evaluator=evaluator, callbacks=list(callbacks) or None)
+                                         evaluator=evaluator, callbacks=extra + list(callbacks) or None)
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     return trainer, evaluator, output, trainer.model
 
