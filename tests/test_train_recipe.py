@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SMALL_CORPUS, SMALL_QRELS, SMALL_QUERIES, write_beir
+from harness import data
 from harness.errors import ConfigError
 from trainers.recipe import apply_overrides, load_recipe
 
@@ -158,3 +159,20 @@ def test_cli_prints_one_line_and_exits_2(world, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert f"{path}:{line_of(path.read_text(), 'learning_rate')}: field 'schedule.learning_rate'" in err
+
+
+def test_dev_queries_can_be_held_out_of_the_training_split(world):
+    from trainers.train import build_pairs, split_holdout
+
+    text = GOOD.replace("min_relevance = 2", "min_relevance = 1") + "\n[dev]\nholdout = 1\nseed = 3\n"
+    r = load_recipe(write(world, text))
+    assert r.dev.holdout == 1 and r.dev.source == r.train.source
+    pairs, dev = build_pairs(r)
+    assert len(dev.queries) == 1 and {p.query_id for p in pairs.pairs} == {"q1", "q2"} - set(dev.queries)
+    full = data.load(world / "data", "train")
+    train_part, dev_part = split_holdout(full, 1, 3)
+    assert set(train_part.queries) | set(dev_part.queries) == set(full.queries)
+    assert not set(train_part.queries) & set(dev_part.queries) and dev_part.queries == dev.queries
+    assert error_of(write(world, text.replace("holdout = 1", "holdout = 1\nsplit = \"dev\""))).field == "dev.holdout"
+    with pytest.raises(ConfigError, match="leaves no training query"):
+        build_pairs(load_recipe(write(world, text.replace("holdout = 1", "holdout = 2"))))

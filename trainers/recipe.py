@@ -30,7 +30,8 @@ _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 TOP_KEYS = {"name", "description", "suite", "output", "seed", "allow_contamination", "base", "train", "dev",
             "hard_negatives", "loss", "schedule", "contamination"}
 TRAIN_KEYS = {"suite", "data", "pairs", "split", "min_relevance", "max_pairs", "max_per_query", "max_seq_length"}
-DEV_KEYS = {"enabled", "suite", "data", "split", "max_queries", "corpus_size", "seed", "metrics", "metric"}
+DEV_KEYS = {"enabled", "suite", "data", "split", "holdout", "max_queries", "corpus_size", "seed", "metrics",
+            "metric"}
 MINING_KEYS = {"enabled", "num_negatives", "per_pair", "relative_margin", "absolute_margin", "range_min", "range_max",
                "max_score", "sampling", "margin_reference", "batch_size"}
 LOSS_KEYS = {"name", "scale", "temperature", "mini_batch_size", "guide_model", "margin_strategy", "margin",
@@ -70,6 +71,7 @@ class DevSettings:
     seed: int = 0
     metrics: tuple[str, ...] = ("ndcg@10", "mrr@10", "recall@100")
     metric: str = "ndcg@10"
+    holdout: int | None = None  # queries held out of the training split (not trained on) as the dev set
 
 
 @dataclass(frozen=True)
@@ -389,19 +391,30 @@ def parse_recipe(raw: dict, *, path: Path | None = None, text: str = "") -> Reci
     d = _table(raw, "dev", DEV_KEYS, where)
     dev = None
     if _bool(d, "dev", "enabled", where, True):
+        holdout = _num(d, "dev", "holdout", where, None, integer=True, lo=1)
         dsource = _source(d, "dev", where, base_dir, "dev", ("suite", "data"))
-        if dsource is None and source.kind in ("suite", "data"):
+        if holdout is not None:
+            if dsource is not None or "split" in d:
+                raise where.error("holdout takes its dev queries from the training split; drop suite/data/split",
+                                  "dev", "holdout")
+            if source.kind == "pairs":
+                raise where.error("holdout needs judged training data (suite or data), not a pairs file", "dev",
+                                  "holdout")
+            dsource = source
+        elif dsource is None and source.kind in ("suite", "data"):
             from harness.data import available_splits
 
             split = _str(d, "dev", "split", where, "dev")
             if split in available_splits(source.path):
                 dsource = DataSource(source.kind, source.path, split)
         if dsource is None and d:
-            raise where.error("name the dev data (suite or data), or set enabled = false", "dev", "data")
+            raise where.error("name the dev data (suite or data, or holdout = N queries of the training split), "
+                              "or set enabled = false", "dev", "data")
         if dsource is not None:
-            if dsource.path == source.path and dsource.split == source.split:
-                raise where.error("the dev split is the training split: pick another (model selection on the "
-                                  "training data chooses the most overfit checkpoint)", "dev", "split")
+            if holdout is None and dsource.path == source.path and dsource.split == source.split:
+                raise where.error("the dev split is the training split: pick another, or hold out queries with "
+                                  "holdout = N (model selection on trained queries picks the most overfit "
+                                  "checkpoint)", "dev", "split")
             metrics = d.get("metrics", list(DevSettings.metrics))
             if not isinstance(metrics, list) or not metrics:
                 raise where.error("expected a list of metrics, e.g. [\"ndcg@10\"]", "dev", "metrics")
@@ -414,7 +427,7 @@ def parse_recipe(raw: dict, *, path: Path | None = None, text: str = "") -> Reci
                 metrics.append(metric)
             dev = DevSettings(dsource, _num(d, "dev", "max_queries", where, None, integer=True, lo=1),
                               _num(d, "dev", "corpus_size", where, None, integer=True, lo=1),
-                              _num(d, "dev", "seed", where, 0, integer=True, lo=0), tuple(metrics), metric)
+                              _num(d, "dev", "seed", where, 0, integer=True, lo=0), tuple(metrics), metric, holdout)
 
     m = _table(raw, "hard_negatives", MINING_KEYS, where)
     mining = None

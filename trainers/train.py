@@ -155,17 +155,47 @@ def _install_files(src: Path, dst: Path) -> None:
 # ------------------------------------------------------------------------------------------ data
 
 
+def split_holdout(ds, n: int, seed: int):
+    """(training part, dev part): ``n`` seeded queries of a retrieval set become the dev set and leave training."""
+    import random
+
+    from harness.data import RetrievalSet
+
+    qids = sorted(ds.queries)
+    if n >= len(qids):
+        raise ConfigError(f"holdout = {n} leaves no training query ({len(qids)} queries in the split)",
+                          field="dev.holdout")
+    held = set(random.Random(seed).sample(qids, n))
+
+    def part(keep: set[str], label: str) -> RetrievalSet:
+        return RetrievalSet(name=ds.name, split=ds.split, corpus=ds.corpus,
+                            queries={q: ds.queries[q] for q in qids if q in keep},
+                            qrels={q: dict(ds.qrels[q]) for q in qids if q in keep}, source=ds.source,
+                            format=ds.format, sampling={"holdout": label, "holdout_queries": n, "seed": seed,
+                                                        "parent_content_hash": ds.content_hash})
+
+    return part(set(qids) - held, "training part"), part(held, "held-out dev part")
+
+
 def build_pairs(recipe: Recipe):
+    """(pairs, dev set carved out of the training split or None)."""
     from harness import data as data_mod
 
     from .pairs import pairs_from_retrieval_set, read_pairs_file
 
     t = recipe.train
     if t.source.kind == "pairs":
-        return read_pairs_file(t.source.path, max_pairs=t.max_pairs, max_per_query=t.max_per_query, seed=recipe.seed)
+        return read_pairs_file(t.source.path, max_pairs=t.max_pairs, max_per_query=t.max_per_query,
+                               seed=recipe.seed), None
     ds = data_mod.load(t.source.path, t.source.split)
+    dev = None
+    if recipe.dev and recipe.dev.holdout:
+        ds, dev = split_holdout(ds, recipe.dev.holdout, recipe.dev.seed)
+        if recipe.dev.max_queries or recipe.dev.corpus_size:
+            dev = dev.subset(max_queries=recipe.dev.max_queries, corpus_size=recipe.dev.corpus_size,
+                             seed=recipe.dev.seed)
     return pairs_from_retrieval_set(ds, min_relevance=t.min_relevance, max_pairs=t.max_pairs,
-                                    max_per_query=t.max_per_query, seed=recipe.seed)
+                                    max_per_query=t.max_per_query, seed=recipe.seed), dev
 
 
 def heldout_sets(recipe: Recipe):
@@ -337,7 +367,7 @@ def train(recipe: "Recipe | str | Path", *, resume: bool | None = None, overwrit
 
     timer.stage("data", f"training data: {recipe.train.source.kind} {recipe.train.source.path}"
                 + (f" [{recipe.train.source.split}]" if recipe.train.source.split else ""))
-    pairs = build_pairs(recipe)
+    pairs, holdout_dev = build_pairs(recipe)
     say(f"    {len(pairs.pairs)} pairs, {len({p.query for p in pairs.pairs})} queries"
         + (f" (relevance >= {recipe.train.min_relevance})" if recipe.train.source.kind != "pairs" else ""))
     if recipe.mining and pairs.n_negatives:
@@ -380,7 +410,7 @@ def train(recipe: "Recipe | str | Path", *, resume: bool | None = None, overwrit
     dev_set = None
     if recipe.dev:
         timer.stage("dev", f"dev data: {recipe.dev.source.path} [{recipe.dev.source.split}]")
-        dev_set = load_dev(recipe)
+        dev_set = holdout_dev if holdout_dev is not None else load_dev(recipe)
         say(f"    {len(dev_set.queries)} queries, {len(dev_set.corpus)} documents; best checkpoint by "
             f"{recipe.dev.metric}")
 
