@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
@@ -80,7 +79,9 @@ def test_reading_a_folder(tmp_path):
     (docs / "image.png").write_bytes(b"\x89PNG")
     (docs / "more.jsonl").write_text(json.dumps({"_id": "r1", "title": "Record one", "text": "Audit rights."})
                                      + "\n\n" + json.dumps({"id": 7, "text": "Governing law is New York."}) + "\n")
-    found, report = read_documents(docs)
+    (docs / "out").mkdir()  # an output folder inside the documents folder is not read back as documents
+    (docs / "out" / "corpus.jsonl").write_text(json.dumps({"_id": "sub/lease#0", "text": "a chunk"}) + "\n")
+    found, report = read_documents(docs, exclude=docs / "out")
     by_id = {d.id: d for d in found}
     assert sorted(by_id) == ["7", "memo", "notitle", "r1", "sub/lease"]
     assert by_id["memo"].title == "Memo on royalties" and by_id["memo"].body().text.strip() == \

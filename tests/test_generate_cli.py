@@ -78,19 +78,31 @@ def test_absolute_gates_come_from_the_measured_base(generated):
     assert f"base model measured {measured.metrics['ndcg@10']:.4f} on {len(measured.per_query)} test queries" in text
 
 
-def test_the_train_split_feeds_embedgate_train_and_passes_its_guard(generated):
-    from trainers.recipe import parse_recipe
-    from trainers.train import build_pairs, check_contamination
-
+def test_the_train_split_feeds_embedgate_train_and_passes_its_guard(generated, tmp_path):
     out = generated["out"]
-    recipe = parse_recipe({"name": "gen", "suite": str(out), "base": {"model": str(generated["model"])},
-                           "train": {"suite": str(out)}}, path=generated["root"] / "recipe.toml")
-    pairs = build_pairs(recipe)
-    train_queries = [r for r in (out / "qrels" / "train.tsv").read_text().splitlines()[1:]]
-    assert len(pairs.pairs) == len(train_queries)
-    report = check_contamination(recipe, pairs, allow=False)  # raises if a test query leaked into training
-    assert report.clean and report.checked_against[0]["split"] == "test"
-    assert recipe.dev is not None and recipe.dev.source.split == "dev"
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(f"""name = "from-generated"
+suite = {json.dumps(str(out))}
+output = {json.dumps(str(tmp_path / "run"))}
+[base]
+model = {json.dumps(str(generated["model"]))}
+[train]
+suite = {json.dumps(str(out))}
+[hard_negatives]
+enabled = false
+[schedule]
+max_steps = 2
+batch_size = 8
+""")
+    assert main(["train", str(recipe), "--no-cache"]) == 0  # the guard would exit 2 on a leak
+    manifest = json.loads((tmp_path / "run" / "training_manifest.json").read_text())
+    train_rows = (out / "qrels" / "train.tsv").read_text().splitlines()[1:]
+    assert manifest["data"]["train"]["n_pairs"] == len(train_rows)
+    assert manifest["data"]["train"]["split"] == "train"
+    assert manifest["data"]["dev"]["split"] == "dev"  # the generated dev split is found by itself
+    guard = manifest["contamination"]
+    assert guard["clean"] and any(c["split"] == "test" and c["path"] == str(out.resolve())
+                                  for c in guard["checked_against"])
 
 
 def test_pytest_runs_the_generated_suite_at_once(generated):

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import anthropic
+import httpx2
 from harness.errors import ConfigError
-from test_generate_support import Crash, FakeAPI, error, fake_queries, message, vocabulary_texts, write_docs
+from test_generate_support import Crash, FakeAPI, error, fake_queries, vocabulary_texts, write_docs
 from trainers.generate.journal import LOG_NAME
 from trainers.generate.llm import (Budget, FatalAPIError, LLMSettings, RateLimiter, load_templates,
                                    parse_answer)
@@ -223,27 +223,35 @@ def test_malformed_answers_are_retried_once_then_recorded_as_dropped(docs, model
     assert run(options(docs, out, model), again).exit_code == 0
 
 
-def test_crash_then_resume_gives_the_same_suite_as_an_uninterrupted_run(docs, model, tmp_path):
+@pytest.mark.parametrize("failure", ["crash", "network_down"])
+def test_crash_then_resume_gives_the_same_suite_as_an_uninterrupted_run(docs, model, tmp_path, sdk_sleeps, failure):
     whole = tmp_path / "whole"
     assert run(options(docs, whole, model), FakeAPI()).exit_code == 0
+    n_chunks = len(corpus(whole))
 
-    def crash_at_ten(passage, attempt, served):
-        if served == 10:
-            raise Crash("killed")
+    def fail_from_ten(passage, attempt, served):
+        if served == 10 and failure == "crash":
+            raise Crash("killed")  # the process dies: nothing after this point runs
+        if served >= 10 and failure == "network_down":
+            raise httpx2.ConnectError("network unreachable")  # the SDK retries, then gives up on each chunk
         return None
 
     out = tmp_path / "resumed"
-    with pytest.raises(Crash):
-        run(options(docs, out, model), FakeAPI(crash_at_ten))
-    assert not (out / "suite.toml").exists()
+    messages: list[str] = []
+    if failure == "crash":
+        with pytest.raises(Crash):
+            run(options(docs, out, model), FakeAPI(fail_from_ten))
+        assert not (out / "suite.toml").exists()
+    else:
+        first = run(options(docs, out, model), FakeAPI(fail_from_ten), messages)
+        assert first.exit_code == 1 and any("requests in a row failed" in m for m in messages)
     survived = len(log_entries(out))
-    assert 9 <= survived <= 11  # the answers that arrived before the crash (and the two in flight with it)
+    assert 9 <= survived <= 11  # the answers that arrived before the failure (and those in flight with it)
     with open(out / LOG_NAME, "ab") as fh:  # and the crash tore the line being written
         fh.write(b'{"chunk_id": "doc03#2", "chunk_sha2')
-    messages: list[str] = []
+    messages.clear()
     resume = FakeAPI()
     assert run(options(docs, out, model), resume, messages).exit_code == 0
-    n_chunks = len(corpus(whole))
     assert len(resume.requests) == n_chunks - survived  # nothing asked twice, nothing lost
     assert any("cut off by a crash" in m for m in messages)
     assert (out / (LOG_NAME + ".torn")).read_bytes().startswith(b'{"chunk_id": "doc03#2"')

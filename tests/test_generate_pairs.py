@@ -1,7 +1,6 @@
 """Offline generators, the filters and the split by document."""
 from __future__ import annotations
 
-import re
 from collections import Counter
 
 import pytest

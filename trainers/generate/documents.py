@@ -254,10 +254,11 @@ class ReadReport:
                 "ignored_files": self.ignored_files}
 
 
-def read_documents(folder: str | Path, *, max_documents: int | None = None) -> tuple[list[SourceDocument], ReadReport]:
+def read_documents(folder: str | Path, *, max_documents: int | None = None, exclude: Path | None = None
+                   ) -> tuple[list[SourceDocument], ReadReport]:
     """Every document under ``folder`` (recursively, sorted by path), validated. Empty documents and exact
     duplicates (same body text after whitespace and case folding) are skipped and reported; two documents with
-    the same id are an error naming both places."""
+    the same id are an error naming both places. ``exclude``: a folder left out (the output, if it sits inside)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError("documents folder not found" if not folder.exists() else "expected a folder of documents",
@@ -266,8 +267,10 @@ def read_documents(folder: str | Path, *, max_documents: int | None = None) -> t
     docs: list[SourceDocument] = []
     seen_ids: dict[str, str] = {}
     seen_bodies: dict[str, str] = {}
+    skip = Path(exclude).resolve() if exclude is not None else None
     paths = sorted(p for p in folder.rglob("*") if p.is_file() and not any(
-        part.startswith(".") for part in p.relative_to(folder).parts))
+        part.startswith(".") for part in p.relative_to(folder).parts)
+        and not (skip is not None and p.resolve().is_relative_to(skip)))
     for path in paths:
         rel = path.relative_to(folder).as_posix()
         if path.suffix.lower() not in SUFFIXES:

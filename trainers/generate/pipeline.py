@@ -21,7 +21,7 @@ from . import offline as offline_mod
 from .chunk import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP, Chunk, chunk_documents, load_tokenizer
 from .documents import read_documents
 from .filters import Candidate, FilterSettings, apply_filters, drop_near_duplicates_of_test
-from .journal import LOG_NAME, FolderLock, Journal, LogContents, read_log, result_key
+from .journal import LOG_NAME, FolderLock, Journal, read_log, result_key
 from .llm import (Budget, LLMSettings, QueryGenerator, RateLimiter, build_client, estimate, load_templates)
 from .pricing import price_for
 from .split import DEFAULT_FRACTIONS, SPLITS, assign
@@ -115,7 +115,7 @@ def generate(opts: GenerateOptions, *, api_key: str | None = None, say: Callable
 
         guard_set = data_mod.load(opts.guard, "test")  # a bad guard is an error now, not after paying for queries
         say(f"forgetting guard: {guard_set.name} test ({len(guard_set.queries)} queries)")
-    docs, read_report = read_documents(opts.docs, max_documents=opts.max_documents)
+    docs, read_report = read_documents(opts.docs, max_documents=opts.max_documents, exclude=out)
     skipped = len(read_report.empty) + len(read_report.duplicates)
     say(f"read {len(docs)} documents from {read_report.files} files in {opts.docs}"
         + (f" ({len(read_report.empty)} empty and {len(read_report.duplicates)} duplicate skipped)" if skipped else ""))
@@ -202,10 +202,13 @@ def _run_llm(opts, plan: _Plan, chunks, out, api_key, say, warn, http_client, li
         say(f"asking {opts.llm.model} for {opts.llm.queries_per_chunk} queries per chunk: {len(todo)} requests, "
             f"{opts.llm.concurrency} at a time, at most {opts.llm.requests_per_minute:g} per minute")
         client = build_client(api_key, opts.llm, http_client=http_client)
-        with Journal(log_path) as journal:
-            gen = QueryGenerator(client, opts.llm, templates, budget, journal, limiter=limiter, api_key=api_key,
-                                 progress=say)
-            stats = gen.run(todo)
+        try:
+            with Journal(log_path) as journal:
+                gen = QueryGenerator(client, opts.llm, templates, budget, journal, limiter=limiter,
+                                     api_key=api_key, progress=say)
+                stats = gen.run(todo)
+        finally:
+            client.close()
         say(f"got {stats.logged} answers ({stats.retries} "
             f"HTTP retries), {stats.input_tokens:,} input + {stats.output_tokens:,} output tokens, "
             f"${stats.usd:.4f}")
