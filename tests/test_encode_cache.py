@@ -94,3 +94,16 @@ def test_cache_files_load_without_pickle(model, tmp_path):
     with np.load(shard, allow_pickle=False) as f:
         assert set(f.files) == {"hashes", "vectors"}
         assert f["vectors"].dtype == np.float32
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    import os
+
+    from harness.io import atomic_write_text
+
+    mask = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "x.json", "{}")
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644
