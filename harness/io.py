@@ -64,6 +64,23 @@ def write_json(path: str | Path, obj: Any, indent: int | None = 1) -> Path:
     return atomic_write_text(path, dumps_json(obj, indent=indent) + "\n")
 
 
+def read_toml(path: str | Path) -> tuple[dict, str]:
+    """(parsed table, text) of a UTF-8 TOML file; a defect is a ConfigError naming the file and line."""
+    import re
+    import tomllib
+
+    from .errors import ConfigError
+
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+        return tomllib.loads(text), text
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not valid UTF-8 ({exc.reason})", path=path) from None
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(f"invalid TOML: {exc}", path=path, line=int(m.group(1)) if m else None) from None
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

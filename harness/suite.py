@@ -9,7 +9,6 @@ import math
 import os
 import re
 import time
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +22,7 @@ from .errors import ConfigError, EmbedgateError
 from .evaluate import evaluate
 from .gates import ERROR, FAIL, GATE_PARAMS, GATES, PASS, GateContext, GateResult, GateSpec, error_result, \
     run_gate
-from .io import write_json
+from .io import read_toml, write_json
 from .metrics import metric_grid, normalize_metrics, parse_metric
 from .models import ModelSpec, load_model
 
@@ -154,15 +153,7 @@ def load_suite(path: str | Path) -> Suite:
         path = path / "suite.toml"
     if not path.is_file():
         raise ConfigError("suite file not found (expected suite.toml)", path=path)
-    raw_text = path.read_bytes()
-    try:
-        text = raw_text.decode("utf-8")
-        raw = tomllib.loads(text)
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not valid UTF-8 ({exc.reason})", path=path) from None
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(f"invalid TOML: {exc}", path=path, line=int(m.group(1)) if m else None) from None
+    raw, text = read_toml(path)
     loc = _Locator(text)
     _check_keys(raw, {"name", "description", "base", "data", "evaluation", "gates"}, "", path, None)
 
@@ -282,7 +273,7 @@ def load_suite(path: str | Path) -> Suite:
                               line=line))
     return Suite(name=name, path=path, description=str(raw.get("description", "")), base=dict(base), data=data,
                  gates=gates, metrics=metrics, ks=sorted(set(ks)), confidence=float(confidence),
-                 resamples=resamples, seed=seed, sha256=hashlib.sha256(raw_text).hexdigest(), raw=raw)
+                 resamples=resamples, seed=seed, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), raw=raw)
 
 
 # ----------------------------------------------------------------------------------------------- running

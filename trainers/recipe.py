@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, EmbedgateError
+from harness.io import read_toml
 from harness.metrics import normalize_metrics
 from harness.models import ModelSpec
 
@@ -332,14 +333,7 @@ def load_recipe(path: str | Path, overrides: list[str] | dict[str, Any] | None =
     path = Path(path)
     if not path.is_file():
         raise ConfigError("recipe file not found", path=path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-        raw = tomllib.loads(text)
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not valid UTF-8 ({exc.reason})", path=path) from None
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(f"invalid TOML: {exc}", path=path, line=int(m.group(1)) if m else None) from None
+    raw, text = read_toml(path)
     return parse_recipe(apply_overrides(raw, overrides), path=path, text=text)
 
 
