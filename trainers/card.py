@@ -10,6 +10,16 @@ from typing import Any
 from harness.io import atomic_write_text
 
 
+def _display(path: str | Path) -> str:
+    """A path as a reader can type it: relative when under the working directory, else absolute."""
+    path = Path(path)
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path.resolve()) if rel.startswith("..") else rel
+
+
 def _fmt(v: Any, digits: int = 4) -> str:
     if v is None:
         return "-"
@@ -45,15 +55,14 @@ def render_card(manifest: dict[str, Any], folder: Path | None = None) -> str:
     cont = m["contamination"]
     neg = m.get("hard_negatives")
     suite = m["recipe"].get("suite")
-    where = str(folder) if folder is not None else m["candidate"]["path"]
-    try:
-        where = os.path.relpath(where)
-    except ValueError:
-        pass
+    where = _display(folder if folder is not None else m["candidate"]["path"])
     src = data.get("path", "")
     if data.get("kind") == "retrieval-set":
         what = (f"{data['n_pairs']} (query, judged document) pairs from {data.get('name')} "
                 f"[{data.get('split')}], relevance >= {data.get('min_relevance')}, {data['n_queries']} queries")
+        holdout = (m["recipe"]["settings"].get("dev") or {}).get("holdout")
+        if holdout:
+            what += f" ({holdout} further queries of the split held out as the dev set)"
     else:
         what = f"{data['n_pairs']} rows from {src}, {data['n_queries']} distinct queries"
     lines = [
@@ -67,7 +76,7 @@ def render_card(manifest: dict[str, Any], folder: Path | None = None) -> str:
         "## How to gate it",
         "",
         "```sh",
-        f"embedgate gate {os.path.relpath(Path(suite).parent) if suite else 'suites/<name>'} --candidate {where}",
+        f"embedgate gate {_display(Path(suite).parent) if suite else 'suites/<name>'} --candidate {where}",
         "```",
         "",
         "## Base model and data",
@@ -112,7 +121,8 @@ def render_card(manifest: dict[str, Any], folder: Path | None = None) -> str:
         "## Reproduce",
         "",
         "```sh",
-        f"embedgate train {m['recipe']['path'] or 'RECIPE.toml'}",
+        f"embedgate train {_display(m['recipe']['path']) if m['recipe']['path'] else 'RECIPE.toml'}"
+        + "".join(f" --set {o}" for o in m["recipe"].get("overrides") or []),
         "```",
         "",
         f"Recipe sha256 `{m['recipe']['sha256'][:16]}`; versions: "

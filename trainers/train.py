@@ -441,6 +441,8 @@ def train(recipe: "Recipe | str | Path", *, resume: bool | None = None, overwrit
         manifest = _manifest(recipe, out, base, pairs, report, mining_stats, dev_set, trainer, evaluator,
                              train_output, precision, device_kind, resume_from, started_at,
                              time.perf_counter() - started, dict(timer.times))
+        manifest["recipe"]["overrides"] = list(overrides) if isinstance(overrides, (list, tuple)) else \
+            [f"{k}={v!r}" for k, v in (overrides or {}).items()]
         from .card import write_card
 
         write_card(out, manifest)
