@@ -176,3 +176,10 @@ def test_dev_queries_can_be_held_out_of_the_training_split(world):
     assert error_of(write(world, text.replace("holdout = 1", "holdout = 1\nsplit = \"dev\""))).field == "dev.holdout"
     with pytest.raises(ConfigError, match="leaves no training query"):
         build_pairs(load_recipe(write(world, text.replace("holdout = 1", "holdout = 2"))))
+
+
+@pytest.mark.parametrize("name", ["regulatory", "legal", "naive"])
+def test_shipped_recipes_are_valid(name, datasets_dir):
+    recipe = load_recipe(Path(__file__).resolve().parents[1] / "trainers" / "recipes" / f"{name}.toml")
+    assert recipe.suite is not None and recipe.suite in recipe.contamination.suites
+    assert recipe.train.source.path.name in ("acord", "obliqa")
