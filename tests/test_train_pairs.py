@@ -113,3 +113,28 @@ def test_a_relative_margin_drops_candidates_too_close_to_the_positive(graded, ti
         s_neg = float(np.dot(q, model.encode([p.negatives[0]], normalize_embeddings=True)[0]))
         assert s_neg <= s_pos - abs(s_pos) * 0.05 + 1e-6
     assert stats["pairs_in"] == 6 and stats["pairs_out"] + stats["pairs_dropped_without_negative"] == 6
+
+
+def test_every_loss_builds_and_computes_on_a_batch(tiny_model):
+    """mnrl, cached_mnrl, gist (the tiny model as its own guide) and cached_gist, bare and inside MatryoshkaLoss."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer import losses
+
+    from trainers.losses import build_loss
+    from trainers.recipe import LossSettings
+
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    guide = SentenceTransformer(str(tiny_model), device="cpu")
+    texts = {"anchor": ["governing law", "termination notice"],
+             "positive": ["the laws of new york govern", "either party may terminate"]}
+    features = [model.tokenize(texts[c]) for c in ("anchor", "positive")]
+    expected = {"mnrl": losses.MultipleNegativesRankingLoss, "cached_mnrl": losses.CachedMultipleNegativesRankingLoss,
+                "gist": losses.GISTEmbedLoss, "cached_gist": losses.CachedGISTEmbedLoss}
+    for name, cls in expected.items():
+        for dims in ((), (32, 16)):
+            loss = build_loss(LossSettings(name=name, mini_batch_size=1, matryoshka_dims=dims), model,
+                              guide=guide if "gist" in name else None)
+            assert isinstance(loss, losses.MatryoshkaLoss if dims else cls)
+            value = loss(features, labels=None)
+            assert torch.isfinite(value) and value.requires_grad
