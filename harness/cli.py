@@ -72,6 +72,10 @@ def cmd_eval(args) -> int:
     print(f"model {result.model['name']} ({result.model['source']}, fingerprint {result.model['fingerprint'][:12]}); "
           f"encoded {enc['documents']['encoded'] + enc['queries']['encoded']}, "
           f"from cache {enc['documents']['cached'] + enc['queries']['cached']}; {result.timings['total_s']:.1f} s")
+    tied = result.conventions["queries_with_tied_scores"]
+    if tied:
+        print(f"{tied} of {d['n_queries']} rankings hold tied scores (e.g. documents that agree on their first "
+              f"{result.model['max_seq_length']} tokens); ties follow trec_eval's order (document id descending)")
     print(format_table(result.metrics))
     if args.out:
         print(f"result: {result.write(args.out)}")

@@ -52,11 +52,18 @@ class EvalResult:
         lines = []
         for qid, ranking in self.rankings.items():
             for rank, (doc_id, score) in enumerate(ranking, start=1):
-                lines.append(f"{qid} Q0 {doc_id} {rank} {score:.6f} {run_name}")
+                # full precision (shortest round-trip repr): scores that differ only past the 6th decimal must not
+                # become ties that trec_eval would reorder
+                lines.append(f"{qid} Q0 {doc_id} {rank} {score!r} {run_name}")
         return "\n".join(lines) + ("\n" if lines else "")
 
     def save_run(self, path: str | Path, run_name: str = "embedgate") -> Path:
         return atomic_write_text(path, self.trec_run(run_name))
+
+
+def tied_queries(rankings: dict[str, Ranking]) -> int:
+    """How many rankings hold two documents with the same score: there the order comes from the tie rule."""
+    return sum(1 for r in rankings.values() if any(a[1] == b[1] for a, b in zip(r, r[1:])))
 
 
 def scores_key(qrels, rankings, names) -> str:
@@ -161,8 +168,10 @@ def evaluate(data: "str | Path | data_mod.RetrievalSet", model: "str | dict | Mo
         conventions={
             "depth": depth,
             "index": index,
-            "similarity": "inner product on " + ("normalised" if loaded.spec.normalize else "raw") + " vectors, fp64",
-            "tie_break": "score desc, then document id asc",
+            "similarity": f"inner product on {'normalised' if loaded.spec.normalize else 'raw'} vectors, computed "
+                          "in fp64, kept at fp32 precision (trec_eval's)",
+            "tie_break": "score desc, then document id desc (trec_eval's order)",
+            "queries_with_tied_scores": tied_queries(rankings),
             "ignore_identical_ids": ignore_identical_ids,
             "relevance_threshold": 1,
             "empty_ranking": "scores 0 and stays in the mean",

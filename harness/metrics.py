@@ -3,8 +3,8 @@
 - Names: ``ndcg@k`` (graded, linear gain as trec_eval's ndcg_cut), ``mrr@k``, ``recall@k``, ``precision@k``,
   ``map@k`` and ``hit@k``; binary metrics count a document relevant when its score is >= 1.
 - Recall@k divides by all relevant documents of the query (not min(k, R)), as trec_eval does.
-- The ranking order is the harness's (score, then document id); ranx receives rank-derived scores so it cannot
-  reorder ties by its own rule.
+- The ranking order is the harness's (score desc, then document id desc: trec_eval's order); ranx receives
+  rank-derived scores so it cannot reorder ties by its own rule.
 - A query whose ranking holds nothing relevant (or nothing at all) scores 0 and stays in the mean. Queries with no
   positive judgment never reach this module: the data loader reports and removes them.
 """

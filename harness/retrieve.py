@@ -1,9 +1,13 @@
 """Top-k retrieval by inner product (cosine on normalised vectors) with faiss.
 
 Exact search runs over corpus chunks and merges per-chunk top-k lists, so memory stays bounded by
-``queries x chunk``. Ties are broken deterministically: higher score first, then the smaller document id, and a
-tie that straddles the cut-off is resolved by fetching more from the chunk, so the result never depends on the
-corpus order or the chunk size. HNSW (approximate) is an option for corpora too big for exact search.
+``queries x chunk``. Ties are broken deterministically in trec_eval's order: higher score first, then the larger
+document id (trec_eval sorts a run by score, then by docno descending; pytrec_eval, BEIR and MTEB inherit it). So a
+saved run scored by trec_eval gives the numbers embedgate reports, ties included. Ties are not rare: documents that
+agree on their first max_seq_length tokens embed identically (ACORD has hundreds in its top-100 lists, and the tie
+order moves its NDCG@10 by 5%). A tie that straddles the cut-off is resolved by fetching more from the chunk, so the
+result never depends on the corpus order or the chunk size. HNSW (approximate) is an option for corpora too big for
+exact search.
 """
 from __future__ import annotations
 
@@ -20,11 +24,19 @@ def _faiss():
     return faiss
 
 
-def _exact_chunk(faiss, queries: np.ndarray, docs: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per query: (float64 scores, local indices) holding the top k plus every document tied with the k-th.
+def _rescore(docs: np.ndarray, query64: np.ndarray) -> np.ndarray:
+    """Inner products computed in float64 (the same for any batch or chunk shape: BLAS and non-BLAS paths round
+    differently in float32), then rounded to float32, the precision of the embeddings and the precision trec_eval
+    keeps for a run's scores: two documents closer than that are a tie, ordered by the tie rule, as trec_eval
+    would order them. Returned as float64 holding float32 values."""
+    return (docs.astype(np.float64) @ query64).astype(np.float32).astype(np.float64)
 
-    faiss finds candidates; they are rescored in float64 so that a score does not depend on the batch or chunk
-    shape (BLAS and non-BLAS paths round differently)."""
+
+def _exact_chunk(faiss, queries: np.ndarray, docs: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per query: (scores, local indices) holding the top k plus every document tied with the k-th.
+
+    faiss finds candidates; they are rescored (``_rescore``) so that a score does not depend on the batch or chunk
+    shape."""
     index = faiss.IndexFlatIP(docs.shape[1])
     index.add(docs)
     n = docs.shape[0]
@@ -34,10 +46,10 @@ def _exact_chunk(faiss, queries: np.ndarray, docs: np.ndarray, k: int) -> list[t
     for qi in range(len(queries)):
         q64 = queries[qi].astype(np.float64)
         i = idx[qi][idx[qi] >= 0]
-        s = docs[i].astype(np.float64) @ q64
+        s = _rescore(docs[i], q64)
         if fetch < n and len(s) >= k and s.min() >= np.sort(s)[-k]:
             # everything fetched ties with the k-th: more ties may lie beyond, so rescore the whole chunk
-            full = docs.astype(np.float64) @ q64
+            full = _rescore(docs, q64)
             i = np.nonzero(full >= np.sort(s)[-k])[0]
             s = full[i]
         out.append((s, i))
@@ -55,7 +67,7 @@ def search(query_vectors: np.ndarray, doc_vectors: np.ndarray, doc_ids: Sequence
         raise ValueError("doc_ids and doc_vectors differ in length")
     if len(docs) == 0 or len(queries) == 0:
         return [[] for _ in range(len(queries))]
-    # id order as integers, so tie-breaking compares ints rather than strings
+    # id order as integers, so tie-breaking compares ints rather than strings (code point order = strcmp on UTF-8)
     order = np.argsort(np.asarray(doc_ids, dtype=object), kind="stable")
     id_rank = np.empty(len(doc_ids), dtype=np.int64)
     id_rank[order] = np.arange(len(doc_ids))
@@ -79,7 +91,7 @@ def search(query_vectors: np.ndarray, doc_vectors: np.ndarray, doc_ids: Sequence
 
 
 def _top(scores: np.ndarray, idx: np.ndarray, id_rank: np.ndarray, doc_ids: Sequence[str], k: int) -> Ranking:
-    order = np.lexsort((id_rank[idx], -scores))[:k]
+    order = np.lexsort((-id_rank[idx], -scores))[:k]  # score desc, then document id desc (trec_eval)
     return [(doc_ids[idx[j]], float(scores[j])) for j in order]
 
 
@@ -92,5 +104,5 @@ def _hnsw(faiss, queries, docs, doc_ids, id_rank, k, m, ef_search) -> list[Ranki
     out = []
     for qi in range(len(queries)):
         i = idx[qi][idx[qi] >= 0]
-        out.append(_top(docs[i].astype(np.float64) @ queries[qi].astype(np.float64), i, id_rank, doc_ids, k))
+        out.append(_top(_rescore(docs[i], queries[qi].astype(np.float64)), i, id_rank, doc_ids, k))
     return out

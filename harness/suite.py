@@ -333,6 +333,9 @@ def _dataset_section(suite, ref: DataRef, ds, base_res, cand_res, comparisons, p
                            for side, res in (("base", base_res), ("candidate", cand_res))},
         "documents": {d: ds.corpus[d].full_text[:DOC_SNIPPET] for d in sorted(docs)},
         "conventions": base_res.conventions,
+        # rankings whose order among equal scores came from the tie rule, per model (they can differ)
+        "tied_rankings": {side: res.conventions.get("queries_with_tied_scores")
+                          for side, res in (("base", base_res), ("candidate", cand_res))},
     }
 
 

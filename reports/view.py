@@ -259,6 +259,7 @@ def dataset_view(result: dict[str, Any], dname: str, section: dict[str, Any], pr
         "regressed": [views[q] for q in regressed], "improved": [views[q] for q in improved],
         "table": table, "table_total": len(diffs), "n_tied": sum(1 for d, _ in diffs if d == 0),
         "conventions": section.get("conventions") or {},
+        "tied": {side: n for side, n in (section.get("tied_rankings") or {}).items() if isinstance(n, int) and n},
     }
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from harness.cli import main
 from harness.evaluate import evaluate
 from test_metrics import assert_matches_trec_eval
@@ -30,6 +32,16 @@ def test_eval_cli_writes_result_and_trec_run(small_beir, tiny_model, tmp_path, c
     # the mean in the file is the mean of the per-query values in the file
     ndcg = [v["ndcg@10"] for v in result["per_query"].values()]
     assert result["metrics"]["ndcg@10"] == sum(ndcg) / len(ndcg)
+    # trec_eval on the saved run gives the reported numbers (it re-sorts by the scores in the file)
+    import ir_measures
+
+    from harness.data import load
+
+    measures = [ir_measures.nDCG @ 10, ir_measures.RR @ 10, ir_measures.R @ 3]
+    qrels = load(small_beir).qrels
+    ref = ir_measures.calc_aggregate(measures, qrels, ir_measures.read_trec_run(str(run)))
+    for name, measure in zip(("ndcg@10", "mrr@10", "recall@3"), measures):
+        assert result["metrics"][name] == pytest.approx(ref[measure], abs=1e-9), name
     # warm: nothing encoded the second time
     assert main(argv) == 0
     assert "encoded 0, from cache 12" in capsys.readouterr().out

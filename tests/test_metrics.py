@@ -11,18 +11,30 @@ ALL = metric_grid(("ndcg", "mrr", "recall", "precision", "map", "hit"), (1, 3, 5
 
 
 def trec_eval_scores(qrels, rankings, names):
-    """The same metrics from pytrec_eval; rank-derived scores so both see the same order."""
+    """The same metrics from trec_eval (pytrec_eval, through ir-measures where trec_eval has the measure), given
+    the rankings' own scores: trec_eval sorts them by its own rule (fp32 score, then document id descending), so
+    this checks embedgate's order as well as its arithmetic. trec_eval's recip_rank has no cut-off (ir-measures
+    would hand RR@k to the MS MARCO script, which orders ties the other way), so MRR@k is trec_eval's recip_rank
+    over each ranking's first k documents; which documents those are is checked by P@k and nDCG@k."""
     import ir_measures
-    from ir_measures import AP, RR, R, P, Success, nDCG
+    import pytrec_eval
+    from ir_measures import AP, R, P, Success, nDCG
 
-    ctor = {"ndcg": nDCG, "mrr": RR, "recall": R, "precision": P, "map": AP, "hit": Success}
-    measures = {n: ctor[parse_metric(n)[0]] @ parse_metric(n)[1] for n in names}
-    run = {q: {d: float(len(r) - i) for i, (d, _) in enumerate(r)} for q, r in rankings.items()}
+    ctor = {"ndcg": nDCG, "recall": R, "precision": P, "map": AP, "hit": Success}
+    scored = {q: {d: float(s) for d, s in r} for q, r in rankings.items()}
+    measures = {n: ctor[parse_metric(n)[0]] @ parse_metric(n)[1] for n in names if parse_metric(n)[0] != "mrr"}
     out = {n: {} for n in names}
-    for m in ir_measures.iter_calc(list(measures.values()), qrels, run):
+    for m in ir_measures.iter_calc(list(measures.values()), qrels, scored):
         for n, meas in measures.items():
             if m.measure == meas:
                 out[n][m.query_id] = m.value
+    positive = {q: {d: int(r) for d, r in rels.items()} for q, rels in qrels.items()}
+    for n in names:
+        family, k = parse_metric(n)
+        if family == "mrr":
+            cut = {q: {d: float(s) for d, s in r[:k]} for q, r in rankings.items() if r}
+            rr = pytrec_eval.RelevanceEvaluator(positive, {"recip_rank"}).evaluate(cut)
+            out[n] = {q: v["recip_rank"] for q, v in rr.items()}
     return out
 
 
@@ -45,6 +57,23 @@ def test_random_graded_runs_match_trec_eval():
         qrels[f"q{qi}"] = rels
         order = rng.permutation(docs)[: rng.integers(0, 60)]
         rankings[f"q{qi}"] = [(d, 1.0 - i / 100) for i, d in enumerate(order)]
+    assert_matches_trec_eval(qrels, rankings)
+
+
+def test_tied_scores_are_ordered_as_trec_eval_orders_them():
+    """Documents with equal embeddings (texts that agree on their first max_seq_length tokens) tie; the harness's
+    ranking of them must be the one trec_eval computes from the saved scores."""
+    from harness.retrieve import search
+
+    rng = np.random.default_rng(5)
+    distinct = rng.normal(size=(40, 16)).astype(np.float32)
+    docs = np.concatenate([distinct, np.repeat(distinct[:10], 4, axis=0)])  # 10 vectors shared by 5 documents
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    ids = [f"d{i:03d}" for i in rng.permutation(len(docs))]
+    queries = docs[:10] + 0.3 * rng.normal(size=(10, 16)).astype(np.float32)
+    rankings = {f"q{i}": r for i, r in enumerate(search(queries, docs, ids, 30, chunk_size=17))}
+    assert all(any(a[1] == b[1] for a, b in zip(r, r[1:])) for r in rankings.values())  # ties everywhere
+    qrels = {q: {d: int(rng.integers(1, 4)) for d in rng.choice(ids, 8, replace=False)} for q in rankings}
     assert_matches_trec_eval(qrels, rankings)
 
 

@@ -165,7 +165,9 @@ def _dataset(name: str, role: str, n_queries: int, shift: float, seed: int, host
         "qrels": {q: qrels[q] for q in shown},
         "relevant_ranks": {side: {q: rel_ranks[side][q] for q in shown} for side in rel_ranks},
         "documents": {d: texts[d][:400] for d in sorted(docs)},
-        "conventions": {"depth": DEPTH, "index": "exact", "tie_break": "score desc, then document id asc"},
+        "conventions": {"depth": DEPTH, "index": "exact", "tie_break": "score desc, then document id desc"},
+        "tied_rankings": {side: sum(1 for r in full[side].values() if any(a[1] == b[1] for a, b in zip(r, r[1:])))
+                          for side in full},
         "_full_rankings": full,  # the builder's own: golden gates look deeper than the kept top 10
         "_full_qrels": qrels,
     }

@@ -372,3 +372,19 @@ def test_hostile_names_in_every_field_stay_inert(result):
         assert not doc.xpath("//img") and not doc.xpath("//*[local-name()='svg'][@onload]")
         assert not doc.xpath("//*[@onerror or @onload or @onmouseover]")
         assert any(evil["suite"]["name"] in text(h) for h in doc.xpath("//h1"))  # shown, as text
+
+
+def test_tied_rankings_are_stated_per_data_set(result):
+    """A reader must learn that the order of equal scores came from the tie rule, and on which side."""
+    import copy
+
+    tied = copy.deepcopy(result)
+    tied["datasets"]["main"]["tied_rankings"] = {"base": 50, "candidate": 48}
+    for other in list(tied["datasets"])[1:]:
+        tied["datasets"][other]["tied_rankings"] = {"base": 0, "candidate": 0}
+    page = lxml.html.fromstring(reports.render_html(tied))
+    notes = page.xpath(f"//p[{cls('ties')}]")
+    assert len(notes) == 1
+    assert "Tied scores in 50 base and 48 candidate rankings" in text(notes[0])
+    assert "trec_eval" in text(notes[0])
+    assert notes[0].xpath("ancestor::section[1]/@id")[0].endswith("data-main")

@@ -1,4 +1,5 @@
-"""Exact retrieval agrees with a brute-force reference and breaks ties by document id, whatever the chunking."""
+"""Exact retrieval agrees with a brute-force reference and breaks ties as trec_eval does (document id descending),
+whatever the chunking."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,9 +9,11 @@ from harness.retrieve import search
 
 
 def reference(q, docs, ids, k):
+    """Scores at fp32 precision, best first, ties by document id descending (trec_eval's order)."""
     out = []
-    for row in q.astype(np.float64) @ docs.astype(np.float64).T:
-        order = sorted(range(len(ids)), key=lambda j: (-row[j], ids[j]))[:k]
+    for row in (q.astype(np.float64) @ docs.astype(np.float64).T).astype(np.float32):
+        by_id_desc = sorted(range(len(ids)), key=lambda j: ids[j], reverse=True)
+        order = sorted(by_id_desc, key=lambda j: -row[j])[:k]  # stable: ties keep the id order
         out.append([ids[j] for j in order])
     return out
 
@@ -29,14 +32,14 @@ def test_matches_brute_force_for_any_chunk_size(chunk_size):
     assert got == reference(q, docs, ids, 25)
 
 
-def test_ties_are_broken_by_document_id_across_the_cutoff():
+def test_ties_are_broken_by_document_id_descending_across_the_cutoff():
     rng = np.random.default_rng(1)
     base = _normed(rng, 1, 8)[0]
     docs = np.stack([base] * 30 + list(_normed(rng, 10, 8)))  # 30 identical documents, all tied
     ids = [f"d{i:02d}" for i in rng.permutation(40)]
     for chunk in (5, 13, 1000):
         ranking = search(base[None, :], docs, ids, 10, chunk_size=chunk)[0]
-        tied = sorted(ids[i] for i in range(30))
+        tied = sorted((ids[i] for i in range(30)), reverse=True)
         assert [d for d, _ in ranking] == tied[:10]
         assert len({s for _, s in ranking}) == 1
 
@@ -47,7 +50,8 @@ def test_scores_are_cosine_similarities():
     ids = [str(i) for i in range(50)]
     for qi, ranking in enumerate(search(q, docs, ids, 5)):
         for d, s in ranking:
-            assert s == pytest.approx(float(docs[int(d)].astype(np.float64) @ q[qi].astype(np.float64)), abs=1e-9)
+            exact = float(docs[int(d)].astype(np.float64) @ q[qi].astype(np.float64))
+            assert s == float(np.float32(exact))  # fp64 product, kept at fp32 precision
 
 
 def test_hnsw_finds_nearly_all_exact_neighbours():
