@@ -190,3 +190,23 @@ def test_contamination_stops_the_run_unless_allowed(world, tiny_model):
     assert m["training"]["loss"]["class"] == "CachedMultipleNegativesRankingLoss"
     assert m["training"]["loss"]["matryoshka"]["dims"] == [32, 16]
     assert "Contamination allowed" in (result.output / "README.md").read_text()
+
+
+def test_torchrun_runs_the_same_command_as_a_ddp_job(world):
+    """Scale-out goes through the Hugging Face Trainer's DDP: the same command under torchrun, here two CPU processes
+    (gloo), trains one model; rank 0 alone writes it, and the manifest records the world size."""
+    import subprocess
+    import sys
+
+    out = world / "out-ddp"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "EMBEDGATE_CACHE": str(world / "cache"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "harness.cli",
+                           "train", "recipe.toml", "--output", str(out)], cwd=world, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["training"]["world_size"] == 2 and manifest["training"]["device"] == "cpu"
+    assert not (out / CHECKPOINTS).exists()
+    assert [m["step"] for m in manifest["dev_metrics"]][-1] == 4
+    model = load_model(str(out))
+    assert model.weights_fingerprint != load_model(manifest["base_model"]["path"]).weights_fingerprint
