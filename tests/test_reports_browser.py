@@ -78,6 +78,9 @@ def test_report_in_chromium(browser, tmp_path):
     from selenium.webdriver.common.by import By
 
     result = build_result(120, seed=0)
+    main = result["datasets"]["main"]
+    long_q = next(q for q in main["shown_queries"][1:] if q in main["queries"])
+    main["queries"][long_q] = "What must the licensee report " + "and disclose to the licensor " * 20 + "each quarter?"
     history_dir = tmp_path / "results"
     for i, day in enumerate(("19", "20", "21")):
         earlier = build_result(40, seed=10 + i, shift=0.01 * i, created_at=f"2026-11-{day}T10:00:00+00:00",
@@ -100,6 +103,9 @@ def test_report_in_chromium(browser, tmp_path):
     gates_top = browser.find_element(By.CSS_SELECTOR, "table.gates").rect["y"]
     assert banner.rect["y"] + banner.rect["height"] < 1000 and gates_top < 1000
     _save(browser.get_screenshot_as_png(), "report-first-screen.png", tmp_path)
+    # long query texts are clipped in their row, never widening the page beyond the window
+    widths = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], widths
 
     # charts are drawn: visible SVGs with non-empty paths
     drawn = browser.execute_script("""
