@@ -108,6 +108,22 @@ def minimum_detectable_effect(sd: float, n: int, confidence: float = DEFAULT_CON
     return float((t_alpha + t_power) * sd / np.sqrt(n))
 
 
+def queries_needed(sd: float, effect: float, confidence: float = DEFAULT_CONFIDENCE,
+                   power: float = DEFAULT_POWER) -> int | None:
+    """About how many paired queries (with this spread of differences) a two-sided paired t-test needs to detect a
+    mean difference of ``effect`` with the given power: the smallest n whose minimum detectable effect is <=
+    ``effect``. None when there is nothing to detect (effect <= 0) or no spread to go on."""
+    if effect <= 0 or not sd > 0:
+        return None
+    from scipy import stats
+
+    alpha = 1 - confidence
+    n = max(2, int(np.ceil(((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * sd / effect) ** 2)))
+    while minimum_detectable_effect(sd, n, confidence, power) > effect:  # t quantiles: a little more than normal
+        n += 1
+    return n
+
+
 def paired_compare(base: Mapping[str, float], candidate: Mapping[str, float], *,
                    confidence: float = DEFAULT_CONFIDENCE, resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
                    power: float = DEFAULT_POWER) -> PairedComparison:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from .compare import PairedComparison
+from .compare import PairedComparison, queries_needed
 
 PASS, FAIL, INCONCLUSIVE, ERROR = "pass", "fail", "inconclusive", "error"
 
@@ -132,20 +132,28 @@ def required_difference(params: Mapping[str, Any], base: float) -> float:
 
 
 def gate_improvement(spec: GateSpec, ctx: GateContext) -> GateResult:
-    """Shown when the mean gain reaches the required size AND is significant (CI above 0). A gain of the right size
-    that is not significant is 'inconclusive' (not shown); a gain below the required size is a failure."""
+    """Shown (pass) when the mean gain reaches the required size AND is significant (CI above 0, p below alpha).
+    Failed when the data rule the required gain out: the whole CI lies below it. Anything between is 'inconclusive'
+    (not shown): the interval still holds the required gain, so calling it a failure would be deciding on noise;
+    it blocks promotion all the same, and says how many queries it would take."""
     metric = spec.metric
     cmp = ctx.compare(metric)
     req = required_difference(spec.params, cmp.base)
     significant = cmp.ci[0] > 0 and cmp.p_value < 1 - cmp.confidence
     big_enough = cmp.difference >= req and cmp.difference > 0
+    ruled_out = cmp.ci[1] < req or cmp.ci[1] <= 0
     if big_enough and significant:
         status, verdict = PASS, "PASS (improvement shown)"
+    elif ruled_out:
+        status, verdict = FAIL, ("FAIL (candidate is worse than base; the interval rules out the required gain)"
+                                 if cmp.difference < 0 else "FAIL (the interval rules out a gain of the required size)")
     elif big_enough:
         status, verdict = INCONCLUSIVE, "NOT SHOWN (gain of the asked size, but not distinguishable from noise)"
     else:
-        status, verdict = FAIL, ("NOT SHOWN (candidate is worse than base)" if cmp.difference < 0
-                                 else "NOT SHOWN (gain below the required size)")
+        status, verdict = INCONCLUSIVE, ("NOT SHOWN (measured gain below the required size, but the interval "
+                                         "cannot rule the required gain out)" if cmp.difference > 0 else
+                                         "NOT SHOWN (no gain measured, but the interval cannot rule the required "
+                                         "gain out)")
     asked = []
     if spec.params.get("min_relative") is not None:
         asked.append(f"{100 * float(spec.params['min_relative']):.1f}% relative")
@@ -155,10 +163,12 @@ def gate_improvement(spec: GateSpec, ctx: GateContext) -> GateResult:
            f"  required: mean gain >= {_f(req, sign=True)} ({' and '.join(asked) or 'any gain'}) "
            f"and {int(round(cmp.confidence * 100))}% CI above 0"]
     underpowered = cmp.mde > max(req, 1e-12)
+    needed = queries_needed(cmp.sd_difference, req, cmp.confidence) if underpowered else None
     if status != PASS and underpowered:
+        more = f"about {needed:,} queries with this spread would" if needed else "more queries would"
         msg.append(f"  the suite is too small to show this: minimum detectable effect {_f(cmp.mde)} "
                    f"(80% power, {cmp.n} queries, sd of differences {_f(cmp.sd_difference)}) > required "
-                   f"{_f(req)}; add queries or ask for a larger effect")
+                   f"{_f(req)}; {more} detect it, or ask for a larger effect")
     worst = worst_queries(ctx, metric)
     if status != PASS:
         msg.append(_worst_text(worst))
@@ -166,7 +176,8 @@ def gate_improvement(spec: GateSpec, ctx: GateContext) -> GateResult:
                       **_comparison_fields(cmp), worst_queries=worst,
                       threshold={k: spec.params[k] for k in ("min_relative", "min_absolute") if k in spec.params}
                       | {"required_difference": req},
-                      details={"underpowered": underpowered, "significant": significant})
+                      details={"underpowered": underpowered, "significant": significant,
+                               "queries_needed": needed})
 
 
 def gate_non_inferiority(spec: GateSpec, ctx: GateContext) -> GateResult:

@@ -45,6 +45,34 @@ def test_same_gain_on_few_queries_is_not_shown_and_says_why():
     assert r.mde > r.threshold["required_difference"]
 
 
+def test_small_gain_on_few_queries_is_not_shown_rather_than_failed():
+    """A gain below the asked size on a suite too small to tell: the interval still holds the asked-for gain, so the
+    gate may not call it a failure (that would be deciding on noise); it is 'not shown', and says how many queries
+    would settle it."""
+    rng = np.random.default_rng(3)
+    b = {f"q{i}": 0.5 for i in range(40)}
+    d = rng.normal(0, 0.1, 40)
+    d += 0.02 - d.mean()  # mean gain +0.02 (4%), below the asked 5% (0.025), sd 0.1
+    r = run_gate(improvement(), make_ctx(b, {q: 0.5 + x for q, x in zip(b, d)}))
+    assert r.difference == pytest.approx(0.02) and r.difference < r.threshold["required_difference"]
+    assert r.ci[0] < 0 < r.threshold["required_difference"] < r.ci[1]
+    assert r.status == "inconclusive" and "NOT SHOWN (measured gain below the required size" in r.message
+    needed = r.details["queries_needed"]
+    assert f"about {needed:,} queries with this spread would detect it" in r.message
+    from harness.compare import minimum_detectable_effect
+
+    sd = float(np.std(d, ddof=1))
+    assert minimum_detectable_effect(sd, needed) <= 0.025 < minimum_detectable_effect(sd, needed - 1)
+
+
+def test_gain_that_the_interval_rules_out_fails():
+    """On many queries a real but small gain is measured precisely: the interval lies below the asked size."""
+    b, c = shifted(3000, 0.01, 0.05)
+    r = run_gate(improvement(0.10), make_ctx(b, c))
+    assert r.ci[0] > 0 and r.ci[1] < r.threshold["required_difference"]
+    assert r.status == "fail" and "FAIL (the interval rules out a gain of the required size)" in r.message
+
+
 def test_regression_fails_and_lists_worst_queries():
     b, c = shifted(300, -0.05, 0.05)
     r = run_gate(improvement(), make_ctx(b, c))

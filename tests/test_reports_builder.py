@@ -204,10 +204,12 @@ def _gates(sections: dict[str, dict]) -> list[dict]:
     req = 0.05 * cmp["base"]
     if cmp["difference"] >= req and cmp["ci"][0] > 0:
         status, phrase = "pass", "PASS (improvement shown)"
+    elif cmp["ci"][1] < req:
+        status, phrase = "fail", "FAIL (the interval rules out a gain of the required size)"
     elif cmp["difference"] >= req:
         status, phrase = "inconclusive", "NOT SHOWN (gain of the asked size, but not distinguishable from noise)"
     else:
-        status, phrase = "fail", "NOT SHOWN (gain below the required size)"
+        status, phrase = "inconclusive", "NOT SHOWN (measured gain below the required size)"
     name = "ndcg@10 improves by 5%"
     gates.append({"name": name, "kind": "improvement", "data": "main", "metric": "ndcg@10", "status": status,
                   **_cmp_fields(cmp), "threshold": {"min_relative": 0.05, "required_difference": req},
