@@ -89,7 +89,7 @@ def main() -> int:
     section = f"""{START}
 ## Evaluation: `embedgate eval` vs sentence-transformers `InformationRetrievalEvaluator`
 
-Command: `python bench/bench_eval.py --data {Path(args.data).name} --repeats {args.repeats}` (both as fresh
+Command: `python bench/bench_eval.py --data {os.path.relpath(args.data, REPO)} --repeats {args.repeats}` (both as fresh
 processes, imports and model loading included; best of {args.repeats}). Model {MODEL}, max_seq_length 256, CPU.
 Machine: {platform.machine()}, {os.cpu_count()} cores, load average {load_before[0]:.2f} before / {load_after[0]:.2f}
 after; {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.
