@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from harness.evaluate import tied_queries
+
 SCHEMA = "embedgate.suite-result/1"
 KS = [1, 3, 5, 10, 20, 100]
 FAMILIES = ["ndcg", "recall", "mrr"]
@@ -166,8 +168,7 @@ def _dataset(name: str, role: str, n_queries: int, shift: float, seed: int, host
         "relevant_ranks": {side: {q: rel_ranks[side][q] for q in shown} for side in rel_ranks},
         "documents": {d: texts[d][:400] for d in sorted(docs)},
         "conventions": {"depth": DEPTH, "index": "exact", "tie_break": "score desc, then document id desc"},
-        "tied_rankings": {side: sum(1 for r in full[side].values() if any(a[1] == b[1] for a, b in zip(r, r[1:])))
-                          for side in full},
+        "tied_rankings": {side: tied_queries(full[side]) for side in full},
         "_full_rankings": full,  # the builder's own: golden gates look deeper than the kept top 10
         "_full_qrels": qrels,
     }
