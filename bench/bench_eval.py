@@ -28,8 +28,8 @@ import json, sys, time
 t0 = time.perf_counter()
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.evaluation import InformationRetrievalEvaluator
-from harness.data import load
-from harness.models import resolve_model_path
+from embedgate.harness.data import load
+from embedgate.harness.models import resolve_model_path
 ds = load(sys.argv[1], "test")
 path, _ = resolve_model_path(sys.argv[2])
 model = SentenceTransformer(path, device="cpu")
@@ -54,7 +54,7 @@ def run_peer(data: str) -> dict:
 
 def run_embedgate(data: str, cache: str, result: str) -> dict:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "harness.cli", "eval", data, "--model", MODEL, "--max-seq-length", "256",
+    subprocess.run([sys.executable, "-m", "embedgate.harness.shells.cli", "eval", data, "--model", MODEL, "--max-seq-length", "256",
                     "--cache-dir", cache, "--out", result], capture_output=True, text=True, check=True,
                    env={**os.environ, "HF_HUB_OFFLINE": "1", "EMBEDGATE_NO_PROGRESS": "1"})
     wall = time.perf_counter() - t0
@@ -110,7 +110,7 @@ The evaluator scores binary relevance; on a binary set (scifact) its NDCG@10 equ
             text = text[: text.index(START)] + section + text[text.index(END) + len(END):]
         else:
             text = text.rstrip() + "\n\n" + section + "\n"
-        from harness.io import atomic_write_text
+        from embedgate.harness.io import atomic_write_text
 
         atomic_write_text(path, text)
     return 0

@@ -77,7 +77,7 @@ precision = "fp32"
 
 
 def embedgate_run(recipe: Path, workdir: Path) -> dict:
-    from trainers.train import train
+    from embedgate.trainers.train import train
 
     out = workdir / "embedgate"
     if out.exists():
@@ -92,7 +92,7 @@ def embedgate_run(recipe: Path, workdir: Path) -> dict:
 
 def write_section(text: str, path: Path) -> None:
     """Replace (or append) only this section of BENCHMARKS.md; other sections are left as they are."""
-    from harness.io import atomic_write_text
+    from embedgate.harness.io import atomic_write_text
 
     old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     start = old.find(SECTION)
@@ -120,9 +120,9 @@ def main(argv=None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    from harness.data import load
-    from harness.models import load_model
-    from trainers.pairs import pairs_from_retrieval_set
+    from embedgate.harness.data import load
+    from embedgate.harness.models import load_model
+    from embedgate.trainers.pairs import pairs_from_retrieval_set
 
     base = load_model({"name": args.model, "max_seq_length": args.max_seq_length})
     pairs = pairs_from_retrieval_set(load(args.data, args.split), min_relevance=args.min_relevance, seed=0)

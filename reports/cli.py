@@ -12,8 +12,8 @@ def default_output(paths: list[Path]) -> Path:
 
 
 def cmd_report(args) -> int:
-    from harness.errors import ConfigError
-    from harness.io import atomic_write_text
+    from embedgate.harness.errors import ConfigError
+    from embedgate.harness.io import atomic_write_text
 
     from .history import find_history
     from .html import render_html

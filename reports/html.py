@@ -8,8 +8,8 @@ from typing import Any, Iterable
 
 import jinja2
 
-from harness.errors import DataError
-from harness.io import atomic_write_text
+from embedgate.harness.errors import DataError
+from embedgate.harness.io import atomic_write_text
 
 from . import format as fmt
 from .history import find_history
@@ -38,7 +38,7 @@ def environment() -> jinja2.Environment:
     # autoescape on for every template: query and document texts come from users' data and must stay inert text.
     # The default (lenient) Undefined: an optional key a writer left out renders as nothing rather than failing;
     # tests render with every optional key removed in turn.
-    env = jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"), autoescape=True)
+    env = jinja2.Environment(loader=jinja2.PackageLoader("embedgate.reports", "templates"), autoescape=True)
     env.filters.update({
         "num": fmt.num, "signed": fmt.signed, "pct": fmt.pct, "pval": fmt.p_value, "interval": fmt.interval,
         "when": fmt.when, "short_hash": fmt.short_hash, "thousands": _thousands, "sign_class": _sign_class,

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.errors import DataError
+from embedgate.harness.errors import DataError
 
 KNOWN_SCHEMAS = ("embedgate.suite-result/1",)
 VERDICTS = ("pass", "fail", "error")

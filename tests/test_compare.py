@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 
-from harness.compare import minimum_detectable_effect, paired_compare
+from embedgate.harness.compare import minimum_detectable_effect, paired_compare
 
 
 def _pairs(base, cand):

@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from harness import data
-from trainers.contamination import HeldOutQuery, _Index, check, normalize, shingles
+from embedgate.harness import data
+from embedgate.trainers.contamination import HeldOutQuery, _Index, check, normalize, shingles
 
 
 def jaccard(a: str, b: str, n: int = 5) -> float:

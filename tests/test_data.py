@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from conftest import SMALL_CORPUS, SMALL_QRELS, SMALL_QUERIES, write_beir
-from harness import data
-from harness.errors import DataError
+from embedgate.harness import data
+from embedgate.harness.errors import DataError
 
 
 def test_beir_folder_keeps_graded_relevance_and_excludes_queries_without_positives(small_beir):
@@ -109,7 +109,7 @@ def test_real_sets_load_with_their_published_counts(datasets_dir):
 
 def test_cli_bad_data_exits_2_without_traceback(small_beir, tiny_model):
     _corrupt(small_beir, "corpus.jsonl", 2, b'{"_id": "d1", "text": 5}')
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "eval", str(small_beir), "--model", str(tiny_model)],
+    proc = subprocess.run([sys.executable, "-m", "embedgate.harness.shells.cli", "eval", str(small_beir), "--model", str(tiny_model)],
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

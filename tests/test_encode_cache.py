@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.encode import EmbeddingCache, encode_texts
-from harness.models import ModelSpec, load_model
+from embedgate.harness.encode import EmbeddingCache, encode_texts
+from embedgate.harness.models import ModelSpec, load_model
 
 TEXTS = ["alpha clause on governing law", "beta termination clause", "gamma royalty clause", "alpha clause on governing law"]
 
@@ -99,7 +99,7 @@ def test_cache_files_load_without_pickle(model, tmp_path):
 def test_atomic_writes_get_the_usual_file_mode(tmp_path):
     import os
 
-    from harness.io import atomic_write_text
+    from embedgate.harness.io import atomic_write_text
 
     mask = os.umask(0o022)
     try:

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from harness.cli import main
-from harness.evaluate import evaluate
+from embedgate.harness.shells.cli import main
+from embedgate.harness.evaluate import evaluate
 from test_metrics import assert_matches_trec_eval
 
 
@@ -35,7 +35,7 @@ def test_eval_cli_writes_result_and_trec_run(small_beir, tiny_model, tmp_path, c
     # trec_eval on the saved run gives the reported numbers (it re-sorts by the scores in the file)
     import ir_measures
 
-    from harness.data import load
+    from embedgate.harness.data import load
 
     measures = [ir_measures.nDCG @ 10, ir_measures.RR @ 10, ir_measures.R @ 3]
     qrels = load(small_beir).qrels
@@ -49,7 +49,7 @@ def test_eval_cli_writes_result_and_trec_run(small_beir, tiny_model, tmp_path, c
 
 def test_python_api_agrees_with_trec_eval_on_its_own_ranking(small_beir, tiny_model):
     res = evaluate(small_beir, str(tiny_model), cache=False)
-    from harness.data import load
+    from embedgate.harness.data import load
 
     assert_matches_trec_eval(load(small_beir).qrels, res.rankings, list(res.metrics))
     for qid, ranking in res.rankings.items():

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.compare import paired_compare
-from harness.gates import GateContext, GateSpec, run_gate
+from embedgate.harness.compare import paired_compare
+from embedgate.harness.gates import GateContext, GateSpec, run_gate
 
 
 def make_ctx(base: dict, cand: dict, metric="ndcg@10", rankings=None):
@@ -59,7 +59,7 @@ def test_small_gain_on_few_queries_is_not_shown_rather_than_failed():
     assert r.status == "inconclusive" and "NOT SHOWN (measured gain below the required size" in r.message
     needed = r.details["queries_needed"]
     assert f"about {needed:,} queries with this spread would detect it" in r.message
-    from harness.compare import minimum_detectable_effect
+    from embedgate.harness.compare import minimum_detectable_effect
 
     sd = float(np.std(d, ddof=1))
     assert minimum_detectable_effect(sd, needed) <= 0.025 < minimum_detectable_effect(sd, needed - 1)

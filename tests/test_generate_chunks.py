@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from harness.errors import DataError
+from embedgate.harness.errors import DataError
 from test_generate_support import vocabulary_texts
-from trainers.generate.chunk import chunk_documents, load_tokenizer, windows
-from trainers.generate.documents import parse_markdown, read_documents
+from embedgate.trainers.generate.chunk import chunk_documents, load_tokenizer, windows
+from embedgate.trainers.generate.documents import parse_markdown, read_documents
 
 KNOWN = " ".join(re.findall(r"[a-z]+", " ".join(vocabulary_texts()).lower()))  # every word: one token here
 

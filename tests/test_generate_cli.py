@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from embedgate.harness.shells.cli import main
 from test_generate_support import vocabulary_texts, write_docs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,8 +40,8 @@ def generated(tmp_path_factory):
 def test_offline_generation_writes_a_loadable_suite(generated, capsys):
     out = generated["out"]
     assert generated["rc"] == 0
-    from harness import data as data_mod
-    from harness.suite import load_suite
+    from embedgate.harness import data as data_mod
+    from embedgate.harness.suite import load_suite
 
     report = json.loads((out / "generation_report.json").read_text())
     assert report["generation"]["mode"] == "offline"
@@ -66,7 +66,7 @@ def test_offline_generation_writes_a_loadable_suite(generated, capsys):
 
 
 def test_absolute_gates_come_from_the_measured_base(generated):
-    from harness.evaluate import evaluate
+    from embedgate.harness.evaluate import evaluate
 
     out = generated["out"]
     measured = evaluate(out, str(generated["model"]), split="test", metrics=["ndcg@10", "recall@100"], cache=False)
@@ -120,8 +120,8 @@ def test_pytest_runs_the_generated_suite_at_once(generated):
 
 
 def test_rerun_is_refused_over_a_hand_written_suite(generated, tmp_path):
-    from harness.errors import ConfigError
-    from trainers.generate.pipeline import GenerateOptions, generate
+    from embedgate.harness.errors import ConfigError
+    from embedgate.trainers.generate.pipeline import GenerateOptions, generate
 
     (tmp_path / "suite.toml").write_text('name = "mine"\n')
     with pytest.raises(ConfigError, match="did not write"):
@@ -142,7 +142,7 @@ def test_guard_adds_a_forgetting_gate_and_no_measure_leaves_out_the_floors(gener
                "--chunk-tokens", "64", "--overlap", "16", "--offline", "--no-measure", "--guard", str(guard),
                "--guard-corpus-size", "0"])
     assert rc == 0
-    from harness.suite import load_suite
+    from embedgate.harness.suite import load_suite
 
     suite = load_suite(out)
     assert suite.data["guard"].path == guard.resolve() and suite.data["guard"].role == "guard"

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 import httpx2
-from harness.errors import ConfigError
+from embedgate.harness.errors import ConfigError
 from test_generate_support import Crash, FakeAPI, error, fake_queries, vocabulary_texts, write_docs
-from trainers.generate.journal import LOG_NAME
-from trainers.generate.llm import (Budget, FatalAPIError, LLMSettings, RateLimiter, load_templates,
+from embedgate.trainers.generate.journal import LOG_NAME
+from embedgate.trainers.generate.llm import (Budget, FatalAPIError, LLMSettings, RateLimiter, load_templates,
                                    parse_answer)
-from trainers.generate.pipeline import GenerateOptions, generate
-from trainers.generate.pricing import price_for
+from embedgate.trainers.generate.pipeline import GenerateOptions, generate
+from embedgate.trainers.generate.pricing import price_for
 
 KEY = "sk-ant-api03-test-" + secrets.token_hex(8)
 SUITE_FILES = ["corpus.jsonl", "queries.jsonl", "chunks.jsonl", "pairs.jsonl", "train_pairs.jsonl",
@@ -119,8 +119,8 @@ def test_llm_queries_become_a_suite_split_by_document(docs, model, tmp_path):
     assert report["generation"]["total_usage"]["usd"] == pytest.approx(sum(
         (e["usage"]["input_tokens"] * 1 + e["usage"]["output_tokens"] * 5) / 1e6 for e in entries), rel=1e-6)
     # the written folder loads as the suite and as every split
-    from harness import data as data_mod
-    from harness.suite import load_suite
+    from embedgate.harness import data as data_mod
+    from embedgate.harness.suite import load_suite
 
     assert len(data_mod.load(out, "test").queries) == sum(1 for s, _ in judged.values() if s == "test")
     assert load_suite(out).data["main"].path == out.resolve()
@@ -284,7 +284,7 @@ def test_budget_cap_stops_the_run_before_it_is_crossed(docs, model, tmp_path):
 
 
 def _chunks_of(out: Path):
-    from trainers.generate.chunk import Chunk
+    from embedgate.trainers.generate.chunk import Chunk
 
     texts = corpus(out)
     titles = {r["_id"]: r["title"] for r in map(json.loads, (out / "corpus.jsonl").read_text().splitlines())}
@@ -337,7 +337,7 @@ def test_api_key_never_reaches_logs_files_errors_or_reprs(docs, model, tmp_path,
     with pytest.raises(FatalAPIError) as err:  # ...and an authentication failure does not echo it
         run(options(docs, tmp_path / "other", model), FakeAPI(lambda p, a, s: error(
             401, "authentication_error", "invalid x-api-key")))
-    from harness.cli import main
+    from embedgate.harness.shells.cli import main
 
     rc = main(["generate", str(docs), "--out", str(tmp_path / "cli"), "--tokenizer", str(model), "--dry-run",
                "--chunk-tokens", "64", "--overlap", "16"])

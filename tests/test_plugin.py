@@ -76,7 +76,7 @@ def test_invalid_suite_is_a_collection_error_with_file_and_line(pytester, suite_
 
 
 def test_gate_command_exit_codes(suite_dir, test_cache, tiny_model, tmp_path, capsys, monkeypatch):
-    from harness.cli import main
+    from embedgate.harness.shells.cli import main
 
     summary = tmp_path / "step_summary.md"
     summary.write_text("earlier step\n")

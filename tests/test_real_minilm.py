@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.data import load
-from harness.evaluate import evaluate
+from embedgate.harness.data import load
+from embedgate.harness.evaluate import evaluate
 from test_metrics import ALL, assert_matches_trec_eval
 
 pytestmark = pytest.mark.real_model

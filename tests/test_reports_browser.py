@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-import reports
-from harness.io import write_json
+from embedgate import reports
+from embedgate.harness.io import write_json
 from test_reports_builder import build_result
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.evaluate import tied_queries
+from embedgate.harness.evaluate import tied_queries
 
 SCHEMA = "embedgate.suite-result/1"
 KS = [1, 3, 5, 10, 20, 100]
@@ -350,7 +350,7 @@ def build_error_result(created_at: str = "2026-11-22T16:00:00+00:00") -> dict[st
 
 
 def test_builder_is_seeded_and_follows_the_schema():
-    from reports import validate_result
+    from embedgate.reports import validate_result
 
     a, b = build_result(40, seed=3), build_result(40, seed=3)
     assert a == b

@@ -7,10 +7,10 @@ import json
 import lxml.html
 import pytest
 
-import reports
-from harness.cli import main
-from harness.errors import DataError
-from harness.io import write_json
+from embedgate import reports
+from embedgate.harness.shells.cli import main
+from embedgate.harness.errors import DataError
+from embedgate.harness.io import write_json
 from test_reports_builder import build_result
 
 

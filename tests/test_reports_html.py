@@ -8,9 +8,9 @@ import time
 import lxml.html
 import pytest
 
-import reports
-from reports import charts
-from reports.view import SHOWN_QUERIES
+from embedgate import reports
+from embedgate.reports import charts
+from embedgate.reports.view import SHOWN_QUERIES
 from test_reports_builder import XSS_IMG, XSS_QUERY, XSS_SCRIPT, build_error_result, build_result
 
 MINUS = "\u2212"
@@ -320,7 +320,7 @@ def test_trend_is_bounded(tmp_path):
 
 def test_report_of_a_real_gate_run(tiny_model, small_beir, tmp_path):
     """End to end with the gate as it is: run_suite's result renders, and its gates read back exactly."""
-    from harness.suite import run_suite
+    from embedgate.harness.suite import run_suite
 
     suite = tmp_path / "suite"
     suite.mkdir()

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import re
 
-import reports
-from reports.markdown import cell, code_block
+from embedgate import reports
+from embedgate.reports.markdown import cell, code_block
 from test_reports_builder import XSS_QUERY, build_error_result, build_result
 
 MINUS = "\u2212"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.retrieve import search
+from embedgate.harness.retrieve import search
 
 
 def reference(q, docs, ids, k):

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from harness.errors import ConfigError, DataError
-from harness.suite import load_suite, run_suite
+from embedgate.harness.errors import ConfigError, DataError
+from embedgate.harness.suite import load_suite, run_suite
 from suite_helpers import write_suite
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import write_beir
-from harness import data
-from harness.errors import DataError
-from harness.models import load_model
-from trainers.mining import MiningSettings, mine
-from trainers.pairs import pairs_from_retrieval_set, read_pairs_file
+from embedgate.harness import data
+from embedgate.harness.errors import DataError
+from embedgate.harness.models import load_model
+from embedgate.trainers.mining import MiningSettings, mine
+from embedgate.trainers.pairs import pairs_from_retrieval_set, read_pairs_file
 
 CORPUS = {
     "gl1": ("", "this agreement is governed by the laws of new york"),
@@ -121,8 +121,8 @@ def test_every_loss_builds_and_computes_on_a_batch(tiny_model):
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer import losses
 
-    from trainers.losses import build_loss
-    from trainers.recipe import LossSettings
+    from embedgate.trainers.losses import build_loss
+    from embedgate.trainers.recipe import LossSettings
 
     model = SentenceTransformer(str(tiny_model), device="cpu")
     guide = SentenceTransformer(str(tiny_model), device="cpu")

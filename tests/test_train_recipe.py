@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from conftest import SMALL_CORPUS, SMALL_QRELS, SMALL_QUERIES, write_beir
-from harness import data
-from harness.errors import ConfigError
-from trainers.recipe import apply_overrides, load_recipe
+from embedgate.harness import data
+from embedgate.harness.errors import ConfigError
+from embedgate.trainers.recipe import apply_overrides, load_recipe
 
 SUITE = """name = "small"
 [base]
@@ -152,7 +152,7 @@ def test_overrides_are_validated_like_the_file(world):
 
 
 def test_cli_prints_one_line_and_exits_2(world, capsys):
-    from harness.cli import main
+    from embedgate.harness.shells.cli import main
 
     path = write(world, GOOD.replace("learning_rate = 5e-5", "learning_rate = 0"))
     assert main(["train", str(path)]) == 2
@@ -162,7 +162,7 @@ def test_cli_prints_one_line_and_exits_2(world, capsys):
 
 
 def test_dev_queries_can_be_held_out_of_the_training_split(world):
-    from trainers.train import build_pairs, split_holdout
+    from embedgate.trainers.train import build_pairs, split_holdout
 
     text = GOOD.replace("min_relevance = 2", "min_relevance = 1") + "\n[dev]\nholdout = 1\nseed = 3\n"
     r = load_recipe(write(world, text))

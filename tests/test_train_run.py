@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from conftest import write_beir
-from harness import data
-from harness.errors import ConfigError
-from harness.evaluate import evaluate
-from harness.models import ModelSpec, load_model, weights_fingerprint
-from trainers.contamination import ContaminationError
-from trainers.train import CHECKPOINTS, MANIFEST, train
+from embedgate.harness import data
+from embedgate.harness.errors import ConfigError
+from embedgate.harness.evaluate import evaluate
+from embedgate.harness.models import ModelSpec, load_model, weights_fingerprint
+from embedgate.trainers.contamination import ContaminationError
+from embedgate.trainers.train import CHECKPOINTS, MANIFEST, train
 
 DOCS = [
     "this agreement is governed by the laws of new york", "english law governs this agreement",
@@ -200,7 +200,7 @@ def test_torchrun_runs_the_same_command_as_a_ddp_job(world):
 
     out = world / "out-ddp"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "EMBEDGATE_CACHE": str(world / "cache"), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "harness.cli",
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "embedgate.harness.shells.cli",
                            "train", "recipe.toml", "--output", str(out)], cwd=world, env=env, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from harness.io import atomic_write_text
+from embedgate.harness.io import atomic_write_text
 
 
 def _display(path: str | Path) -> str:

@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train", help="fine-tune a candidate model from a recipe (TOML)",
                        description="Fine-tune a base model on domain pairs with sentence-transformers' Trainer; "
                                    "writes the model, a model card and training_manifest.json. Several GPUs: "
-                                   "torchrun --nproc_per_node N -m harness.cli train RECIPE.toml")
+                                   "torchrun --nproc_per_node N -m embedgate.harness.shells.cli train RECIPE.toml")
     p.add_argument("recipe", help="recipe file (see trainers/recipes/ and docs/training.md)")
     resume = p.add_mutually_exclusive_group()
     resume.add_argument("--resume", dest="resume", action="store_true", default=None,

@@ -19,7 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from harness.errors import EmbedgateError
+from embedgate.harness.errors import EmbedgateError
 
 SNIPPET = 120
 

@@ -12,9 +12,9 @@ from typing import Any, Sequence
 
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
-from harness.data import RetrievalSet
-from harness.evaluate import evaluate
-from harness.models import LoadedModel, ModelSpec
+from embedgate.harness.data import RetrievalSet
+from embedgate.harness.evaluate import evaluate
+from embedgate.harness.models import LoadedModel, ModelSpec
 
 
 def wrap_model(model, spec: ModelSpec, label: str = "in-training") -> LoadedModel:

@@ -26,8 +26,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.encode import EmbeddingCache, encode_texts
-from harness.models import LoadedModel
+from embedgate.harness.encode import EmbeddingCache, encode_texts
+from embedgate.harness.models import LoadedModel
 
 from .pairs import PairSet, TrainingPair
 

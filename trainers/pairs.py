@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness import data as data_mod
-from harness.errors import DataError
+from embedgate.harness import data as data_mod
+from embedgate.harness.errors import DataError
 
 QUERY_FIELDS = ("query", "anchor")
 POSITIVE_FIELDS = ("positive", "document", "passage")
@@ -185,7 +185,7 @@ def read_pairs_file(path: str | Path, *, max_pairs: int | None = None, max_per_q
     judged: dict[str, set[str]] = {}
     for p in pairs:
         judged.setdefault(p.query, set()).add(p.positive)
-    from harness.io import sha256_file
+    from embedgate.harness.io import sha256_file
 
     source = {"kind": "pairs-file", "path": str(path), "file_sha256": sha256_file(path), "max_pairs": max_pairs,
               "max_per_query": max_per_query, "seed": seed}
@@ -194,6 +194,6 @@ def read_pairs_file(path: str | Path, *, max_pairs: int | None = None, max_per_q
 
 def write_pairs(path: str | Path, pairs: Iterable[TrainingPair]) -> Path:
     """Rows as jsonl, written atomically (the mined training data kept for audit and for resuming)."""
-    from harness.io import atomic_write_text, dumps_json
+    from embedgate.harness.io import atomic_write_text, dumps_json
 
     return atomic_write_text(path, "".join(dumps_json(p.row(), indent=None) + "\n" for p in pairs))

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError, EmbedgateError
-from harness.io import read_toml
-from harness.metrics import normalize_metrics
-from harness.models import ModelSpec
+from embedgate.harness.errors import ConfigError, EmbedgateError
+from embedgate.harness.io import read_toml
+from embedgate.harness.metrics import normalize_metrics
+from embedgate.harness.models import ModelSpec
 
 from .mining import MiningSettings
 
@@ -138,7 +138,7 @@ class Recipe:
     @property
     def sha256(self) -> str:
         """Of the resolved settings (file plus overrides), so a resumed run can tell it is the same recipe."""
-        from harness.io import dumps_json
+        from embedgate.harness.io import dumps_json
 
         return hashlib.sha256(dumps_json(self.raw, indent=None).encode()).hexdigest()
 
@@ -257,7 +257,7 @@ def _path(value: Any, base_dir: Path, where: _Where, table: str | None, key: str
 
 def _suite_main(suite_path: Path, where: _Where, table: str, key: str) -> tuple[Path, Path]:
     """(suite.toml, the folder of its main data set), through the harness's suite loader."""
-    from harness.suite import load_suite
+    from embedgate.harness.suite import load_suite
 
     try:
         suite = load_suite(suite_path)
@@ -283,7 +283,7 @@ def _source(t: dict, table: str, where: _Where, base_dir: Path, default_split: s
         return DataSource("suite", folder, split)
     if kind == "data":
         folder = _path(t["data"], base_dir, where, table, "data", folder=True)
-        from harness.data import available_splits, is_hf_disk
+        from embedgate.harness.data import available_splits, is_hf_disk
 
         if not is_hf_disk(folder) and split not in available_splits(folder):
             raise where.error(f"split {split!r} not in {folder} (available: "
@@ -396,7 +396,7 @@ def parse_recipe(raw: dict, *, path: Path | None = None, text: str = "") -> Reci
                                   "holdout")
             dsource = source
         elif dsource is None and source.kind in ("suite", "data"):
-            from harness.data import available_splits
+            from embedgate.harness.data import available_splits
 
             split = _str(d, "dev", "split", where, "dev")
             if split in available_splits(source.path):

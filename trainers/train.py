@@ -27,8 +27,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from harness.errors import ConfigError, DataError, EmbedgateError
-from harness.io import write_json
+from embedgate.harness.errors import ConfigError, DataError, EmbedgateError
+from embedgate.harness.io import write_json
 
 from .recipe import Recipe, load_recipe
 
@@ -159,7 +159,7 @@ def split_holdout(ds, n: int, seed: int):
     """(training part, dev part): ``n`` seeded queries of a retrieval set become the dev set and leave training."""
     import random
 
-    from harness.data import RetrievalSet
+    from embedgate.harness.data import RetrievalSet
 
     qids = sorted(ds.queries)
     if n >= len(qids):
@@ -179,7 +179,7 @@ def split_holdout(ds, n: int, seed: int):
 
 def build_pairs(recipe: Recipe):
     """(pairs, dev set carved out of the training split or None)."""
-    from harness import data as data_mod
+    from embedgate.harness import data as data_mod
 
     from .pairs import pairs_from_retrieval_set, read_pairs_file
 
@@ -201,8 +201,8 @@ def build_pairs(recipe: Recipe):
 def heldout_sets(recipe: Recipe):
     """[(description, RetrievalSet)] of every set a gate will score: each data set of the named suites (its split,
     all of its queries) and the [contamination] data."""
-    from harness import data as data_mod
-    from harness.suite import load_suite
+    from embedgate.harness import data as data_mod
+    from embedgate.harness.suite import load_suite
 
     seen: set[tuple[str, str]] = set()
     out = []
@@ -246,7 +246,7 @@ def check_contamination(recipe: Recipe, pairs, allow: bool):
 
 
 def load_dev(recipe: Recipe):
-    from harness import data as data_mod
+    from embedgate.harness import data as data_mod
 
     d = recipe.dev
     ds = data_mod.load(d.source.path, d.source.split)
@@ -359,8 +359,8 @@ def train(recipe: "Recipe | str | Path", *, resume: bool | None = None, overwrit
     if resume_from:
         say(f"    resuming from {resume_from}")
 
-    from harness.encode import EmbeddingCache
-    from harness.models import load_model
+    from embedgate.harness.encode import EmbeddingCache
+    from embedgate.harness.models import load_model
 
     timer.stage("base_model", f"base model {recipe.base_spec.name}")
     base = load_model(recipe.base_spec, device="cpu" if device_kind == "cpu" else None)
@@ -505,7 +505,7 @@ def _run_trainer(recipe: Recipe, base, pairs, dev_set, ckpt_dir: Path, precision
     model.max_seq_length = recipe.train.max_seq_length or base.max_seq_length
     guide = None
     if recipe.loss.guide_model:
-        from harness.models import ModelSpec, resolve_model_path
+        from embedgate.harness.models import ModelSpec, resolve_model_path
 
         gspec = ModelSpec.parse(recipe.loss.guide_model)
         gpath, _ = resolve_model_path(gspec.name, gspec.revision)
@@ -540,8 +540,8 @@ def _dev_history(trainer, metric_names) -> list[dict[str, Any]]:
 
 def _manifest(recipe: Recipe, out: Path, base, pairs, report, mining_stats, dev_set, trainer, evaluator,
               train_output, precision, device_kind, resume_from, started_at, wall_s, timings) -> dict[str, Any]:
-    from harness.environment import environment
-    from harness.models import weights_fingerprint
+    from embedgate.harness.environment import environment
+    from embedgate.harness.models import weights_fingerprint
 
     from .losses import describe_loss
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError, ModelError
+from embedgate.harness.errors import ConfigError, ModelError
 
 from .documents import SourceDocument
 
@@ -72,7 +72,7 @@ class Tokenizer:
 
 def load_tokenizer(model: str) -> Tokenizer:
     """The tokenizer of ``model`` (a folder or a hub id resolved offline-first like every model here)."""
-    from harness.models import resolve_model_path
+    from embedgate.harness.models import resolve_model_path
 
     path, _ = resolve_model_path(model)
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 def _fraction_list(text: str):
     from .split import parse_fractions
-    from harness.errors import ConfigError
+    from embedgate.harness.errors import ConfigError
 
     try:
         return parse_fractions(text)

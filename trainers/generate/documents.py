@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from harness.errors import DataError
+from embedgate.harness.errors import DataError
 
 SUFFIXES = (".txt", ".md", ".markdown", ".jsonl", ".pdf")
 TITLE_MAX_CHARS = 120

@@ -148,7 +148,7 @@ def apply_filters(cands: list[Candidate], passages: dict[str, str], settings: Fi
 def drop_near_duplicates_of_test(pairs: list[Pair], split_of_doc: dict[str, str], report: FilterReport
                                  ) -> list[Pair]:
     """Drop train/dev queries the contamination guard would flag against the test queries (test keeps its own)."""
-    from trainers.contamination import HeldOutQuery, check
+    from embedgate.trainers.contamination import HeldOutQuery, check
 
     heldout = [HeldOutQuery("test", p.query_id, p.query) for p in pairs if split_of_doc[p.doc_id] == "test"]
     training = [p for p in pairs if split_of_doc[p.doc_id] != "test"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError, DataError
+from embedgate.harness.errors import ConfigError, DataError
 
 LOG_NAME = "generation_log.jsonl"
 LOG_SCHEMA = "embedgate.generation-log/1"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.errors import ConfigError, EmbedgateError
+from embedgate.harness.errors import ConfigError, EmbedgateError
 
 from .chunk import Chunk
 from .journal import Journal

@@ -112,7 +112,7 @@ def extract(docs: list[SourceDocument], generators=GENERATORS, *, lead_gap_chars
     ``lead_gap_chars`` spaces lead sentences (about one per chunk) so the corpus keeps most of its sentences."""
     unknown = sorted(set(generators) - set(GENERATORS))
     if unknown:
-        from harness.errors import ConfigError
+        from embedgate.harness.errors import ConfigError
 
         raise ConfigError(f"unknown offline generator(s) {', '.join(unknown)}; known: {', '.join(GENERATORS)}",
                           field="offline_generators")

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.errors import ConfigError, DataError
+from embedgate.harness.errors import ConfigError, DataError
 
 from . import offline as offline_mod
 from .chunk import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP, Chunk, chunk_documents, load_tokenizer
@@ -111,7 +111,7 @@ def generate(opts: GenerateOptions, *, api_key: str | None = None, say: Callable
     if not opts.dry_run:
         check_out_folder(out)
     if opts.guard is not None:
-        from harness import data as data_mod
+        from embedgate.harness import data as data_mod
 
         guard_set = data_mod.load(opts.guard, "test")  # a bad guard is an error now, not after paying for queries
         say(f"forgetting guard: {guard_set.name} test ({len(guard_set.queries)} queries)")
@@ -241,7 +241,7 @@ def _run_llm(opts, plan: _Plan, chunks, out, api_key, say, warn, http_client, li
 
 
 def _measure(opts, out: Path, say) -> dict[str, Any] | None:
-    from harness.evaluate import evaluate
+    from embedgate.harness.evaluate import evaluate
 
     say(f"measuring the base model {opts.base_model} on the test split")
     res = evaluate(out, {"name": opts.base_model}, split="test", ks=SUITE_KS, metrics=MEASURED_METRICS,
@@ -254,16 +254,16 @@ def _measure(opts, out: Path, say) -> dict[str, Any] | None:
 
 def _validate(out: Path, splits: list[str]) -> dict[str, Any]:
     """Load the folder the way `pytest <out>` and the trainer will: the suite file and every split."""
-    from harness import data as data_mod
+    from embedgate.harness import data as data_mod
 
     checked: dict[str, Any] = {"splits": {}}
     for split in splits:
         ds = data_mod.load(out, split)
         checked["splits"][split] = {"queries": len(ds.queries), "content_hash": ds.content_hash}
     try:
-        from harness.suite import load_suite
+        from embedgate.harness.suite import load_suite
     except ImportError:
-        checked["suite"] = "harness.suite.load_suite not available: only the data was checked"
+        checked["suite"] = "embedgate.harness.suite.load_suite not available: only the data was checked"
         return checked
     suite = load_suite(out)
     checked["suite"] = {"name": suite.name, "gates": [g.name for g in suite.gates]}
@@ -300,7 +300,7 @@ def _assemble(opts, out, docs, read_report, chunks, chunk_stats, cands, gen_info
         made = "offline queries (titles, headings, first sentences; weaker than LLM queries)"
     description = (f"Generated suite: {made} over {len(docs)} documents of {Path(opts.docs).resolve().name}; "
                    "the test split is held out by document.")
-    from harness.io import atomic_write_text
+    from embedgate.harness.io import atomic_write_text
 
     guard = None
     if opts.guard is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 
-from harness.errors import ConfigError
+from embedgate.harness.errors import ConfigError
 
 SPLITS = ("train", "dev", "test")
 DEFAULT_FRACTIONS = (0.7, 0.1, 0.2)

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
-from harness.io import atomic_write_text, write_json
+from embedgate.harness.errors import ConfigError
+from embedgate.harness.io import atomic_write_text, write_json
 
 from .chunk import Chunk
 from .filters import Pair

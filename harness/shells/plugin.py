@@ -46,8 +46,8 @@ class GateNotPassed(Exception):
 
 class SuiteFile(pytest.File):
     def collect(self):
-        from .errors import EmbedgateError
-        from .suite import load_suite
+        from ..errors import EmbedgateError
+        from ..suite import load_suite
 
         try:
             self.suite = load_suite(self.path)
@@ -73,9 +73,9 @@ class SuiteFile(pytest.File):
         return self._result, self._error
 
     def _run(self) -> None:
-        from .errors import EmbedgateError
-        from .shells import candidate_option, out_dir, publish
-        from .suite import error_run_result, run_suite, write_result
+        from ..errors import EmbedgateError
+        from .publish import candidate_option, out_dir, publish
+        from ..suite import error_run_result, run_suite, write_result
 
         opt = self.config.getoption
         results_dir = out_dir(opt("--embedgate-results"))
@@ -134,7 +134,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     results = config.stash.get(_RESULTS_KEY, [])
     if not results:
         return
-    from .shells import gate_table
+    from .publish import gate_table
 
     terminalreporter.section("embedgate")
     for result in results:

@@ -4,12 +4,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .shells import candidate_option, gate_table, out_dir, publish
+from .publish import candidate_option, gate_table, out_dir, publish
 
 
 def cmd_gate(args) -> int:
-    from .errors import ConfigError
-    from .suite import load_suite, run_suite
+    from ..errors import ConfigError
+    from ..suite import load_suite, run_suite
 
     suite = load_suite(args.suite)
     candidate = candidate_option(args.candidate)

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import EmbedgateError
+from ..errors import EmbedgateError
 
 
 def _int_list(text: str) -> list[int]:
@@ -42,7 +42,7 @@ def _add_model_options(p: argparse.ArgumentParser, required: bool = True) -> Non
 
 
 def format_table(metrics: dict[str, float]) -> str:
-    from .metrics import parse_metric
+    from ..metrics import parse_metric
 
     families: dict[str, dict[int, float]] = {}
     for name, value in metrics.items():
@@ -57,8 +57,8 @@ def format_table(metrics: dict[str, float]) -> str:
 
 
 def cmd_eval(args) -> int:
-    from .evaluate import evaluate
-    from .metrics import metric_grid, DEFAULT_FAMILIES
+    from ..evaluate import evaluate
+    from ..metrics import metric_grid, DEFAULT_FAMILIES
 
     metrics = metric_grid(DEFAULT_FAMILIES, args.k)
     result = evaluate(args.data, _model_spec(args), split=args.split, ks=args.k, metrics=metrics,
@@ -103,24 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="drop a hit whose id equals the query id (BEIR's default; off here unless asked)")
     p.set_defaults(func=cmd_eval)
 
-    for extra in _extra_commands():
-        extra(sub)
+    from embedgate.reports.cli import add_parser as add_report
+    from embedgate.trainers.cli import add_parser as add_train
+    from embedgate.trainers.generate.cli import add_parser as add_generate
+
+    from .gate import add_parser as add_gate
+
+    for add in (add_gate, add_report, add_train, add_generate):
+        add(sub)
     return parser
-
-
-def _extra_commands():
-    """Sub-commands that live beside the core (gate, report, train, generate), added when present."""
-    found = []
-    for module, attr in (("harness.gate_cli", "add_parser"), ("reports.cli", "add_parser"),
-                         ("trainers.cli", "add_parser"), ("trainers.generate.cli", "add_parser")):
-        try:
-            mod = __import__(module, fromlist=[attr])
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue
-            raise
-        found.append(getattr(mod, attr))
-    return found
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .io import atomic_write_text
+from ..io import atomic_write_text
 
 DEFAULT_OUT_DIR = "embedgate-results"
 
@@ -22,8 +22,7 @@ def candidate_option(option: str | None) -> str | None:
 def publish(result: dict[str, Any], json_path: Path) -> dict[str, str]:
     """Write the HTML report next to the JSON and append the markdown summary to $GITHUB_STEP_SUMMARY."""
     files = {"json": str(json_path)}
-    import reports
-
+    from embedgate import reports
     files["html"] = str(reports.write_report(result, json_path))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
