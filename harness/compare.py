@@ -1,9 +1,13 @@
 """Paired comparison of two models over the same queries: is the difference real or noise?
 
-For per-query scores b_i (base) and c_i (candidate) on the same queries, d_i = c_i - b_i. We report:
-- the mean difference and a bootstrap confidence interval (BCa, scipy; percentile when the data are degenerate);
-- a two-sided paired randomization (sign-flip) test p-value, seeded, with the exact add-one correction;
-- the paired t-test p-value for reference;
+For per-query scores b_i (base) and c_i (candidate) on the same queries, d_i = c_i - b_i. One procedure decides:
+- the mean difference and its paired bootstrap confidence interval (BCa, scipy; percentile when BCa is undefined on
+  degenerate data);
+- the p-value of that same bootstrap, by inverting the interval: the smallest 1 - confidence at which the interval
+  would exclude 0. So ``p < 1 - confidence`` exactly when the shown interval excludes 0, and a gate that reads the
+  interval can never be contradicted by the p-value it shows (an earlier version decided on a sign-flip p-value
+  beside the interval; the two disagree on skewed, tie-heavy per-query data);
+- for reference only (never deciding): the paired randomization (sign-flip) p-value and the paired t-test p-value;
 - the minimum detectable effect (MDE): the smallest true mean difference that a two-sided paired t-test at this
   confidence would detect with 80% power, given the spread of d and the number of queries. When a gate asks for an
   effect smaller than the MDE, the suite is too small to show it, and the gate says so.
@@ -29,8 +33,10 @@ class PairedComparison:
     relative_difference: float | None
     ci: tuple[float, float]
     confidence: float
-    p_value: float
-    p_value_t: float
+    p_value: float  # of the bootstrap that made ``ci``: p < 1 - confidence <=> 0 lies outside ``ci``
+    p_value_t: float  # reference only
+    p_value_randomization: float  # reference only
+    interval_method: str  # "bca", "percentile" (BCa undefined) or "degenerate" (every difference equal)
     mde: float
     sd_difference: float
     wins: int
@@ -79,19 +85,81 @@ def sign_flip_p_value(d: np.ndarray, resamples: int, rng: np.random.Generator, b
     return (extreme + 1) / (resamples + 1)
 
 
-def bootstrap_ci(d: np.ndarray, confidence: float, resamples: int, seed: int) -> tuple[float, float]:
+def _mean_percentile_of(values: np.ndarray, score: float) -> float:
+    """The fraction of ``values`` below ``score``, ties counted half (scipy's BCa uses the same rule)."""
+    return (np.count_nonzero(values < score) + np.count_nonzero(values <= score)) / (2 * len(values))
+
+
+def _jackknife_acceleration(d: np.ndarray) -> float:
+    """BCa's acceleration for the mean, from the jackknife (Efron & Tibshirani eq. 14.15, as scipy computes it)."""
+    n = len(d)
+    theta_i = (d.sum() - d) / (n - 1)
+    u = (n - 1) * (theta_i.mean() - theta_i)
+    den = float(np.sum(u ** 2) / n ** 2)
+    return float(np.sum(u ** 3) / n ** 3) / (6 * den ** 1.5) if den > 0 else 0.0
+
+
+def bca_p_value(distribution: np.ndarray, estimate: float, acceleration: float) -> float:
+    """Two-sided p-value of mean(d) == 0 from a BCa bootstrap: 2 x the one-sided level at which the BCa interval's
+    endpoint reaches 0. BCa maps a nominal tail level alpha to the percentile Phi(z0 + (z0 + z_a) / (1 - a (z0 +
+    z_a))); solving that for the percentile of 0 in the bootstrap distribution gives z_a, and alpha = Phi(z_a)."""
+    from scipy.special import ndtr, ndtri
+
+    b = len(distribution)
+    clip = 1 / (2 * b)  # the resolution of b resamples: no p-value finer than that is claimed
+    raw = _mean_percentile_of(distribution, 0.0)
+    if raw <= 0 or raw >= 1:  # every resample on one side of 0: the interval excludes 0 at any level b can show
+        return 2 * clip
+    g0 = min(max(raw, clip), 1 - clip)
+    z0 = float(ndtri(min(max(_mean_percentile_of(distribution, estimate), clip), 1 - clip)))
+    w = float(ndtri(g0)) - z0
+    denom = 1 + acceleration * w
+    if denom <= 0:  # beyond the range BCa can map: 0 lies outside every interval it can form
+        return 2 * clip
+    z = w / denom - z0
+    one_sided = float(min(ndtr(z), 1 - ndtr(z)))
+    return float(min(1.0, max(2 * one_sided, 2 * clip)))
+
+
+def bootstrap_interval(d: np.ndarray, confidence: float, resamples: int, seed: int
+                       ) -> tuple[tuple[float, float], float, str]:
+    """(interval, p-value, method): the paired bootstrap of the mean difference and the p-value of that same
+    bootstrap (see ``bca_p_value``)."""
+    mean = float(d.mean())
     if len(d) < 2 or np.all(d == d[0]):
-        return float(d.mean()), float(d.mean())
+        return (mean, mean), (1.0 if mean == 0 else 0.0), "degenerate"
     from scipy import stats
 
     res = stats.bootstrap((d,), np.mean, confidence_level=confidence, n_resamples=resamples, method="BCa",
                           rng=np.random.default_rng(seed), vectorized=True, axis=-1)
     lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    if not (np.isfinite(lo) and np.isfinite(hi)):  # BCa can fail on heavily tied data: fall back to percentile
-        res = stats.bootstrap((d,), np.mean, confidence_level=confidence, n_resamples=resamples,
-                              method="percentile", rng=np.random.default_rng(seed), vectorized=True, axis=-1)
-        lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    return lo, hi
+    if np.isfinite(lo) and np.isfinite(hi):
+        p = bca_p_value(np.asarray(res.bootstrap_distribution), mean, _jackknife_acceleration(d))
+        return (lo, hi), _agree(p, (lo, hi), confidence), "bca"
+    # BCa can fail on heavily tied data: fall back to the percentile interval and its own p-value
+    res = stats.bootstrap((d,), np.mean, confidence_level=confidence, n_resamples=resamples,
+                          method="percentile", rng=np.random.default_rng(seed), vectorized=True, axis=-1)
+    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    dist = np.asarray(res.bootstrap_distribution)
+    g0 = _mean_percentile_of(dist, 0.0)
+    p = max(2 * min(g0, 1 - g0), 1 / len(dist))
+    return (lo, hi), _agree(min(1.0, p), (lo, hi), confidence), "percentile"
+
+
+def _agree(p: float, ci: tuple[float, float], confidence: float) -> float:
+    """The interval decides. Interpolation between bootstrap quantiles can leave the inverted p a hair on the other
+    side of 1 - confidence when an endpoint sits next to 0; snap it to the side the interval shows."""
+    alpha = 1 - confidence
+    excludes_zero = ci[0] > 0 or ci[1] < 0
+    if excludes_zero and p >= alpha:
+        return float(np.nextafter(alpha, 0))
+    if not excludes_zero and p < alpha:
+        return alpha
+    return p
+
+
+def bootstrap_ci(d: np.ndarray, confidence: float, resamples: int, seed: int) -> tuple[float, float]:
+    return bootstrap_interval(d, confidence, resamples, seed)[0]
 
 
 def minimum_detectable_effect(sd: float, n: int, confidence: float = DEFAULT_CONFIDENCE,
@@ -143,11 +211,12 @@ def paired_compare(base: Mapping[str, float], candidate: Mapping[str, float], *,
     else:
         p_t = 1.0 if mean_d == 0 else 0.0
     rng = np.random.default_rng(seed)
+    ci, p_value, method = bootstrap_interval(d, confidence, resamples, seed)
     return PairedComparison(
         n=n, base=mean_b, candidate=mean_c, difference=mean_d,
         relative_difference=(mean_d / mean_b) if mean_b != 0 else None,
-        ci=bootstrap_ci(d, confidence, resamples, seed), confidence=confidence,
-        p_value=sign_flip_p_value(d, resamples, rng), p_value_t=p_t,
+        ci=ci, confidence=confidence, p_value=p_value, p_value_t=p_t,
+        p_value_randomization=sign_flip_p_value(d, resamples, rng), interval_method=method,
         mde=minimum_detectable_effect(sd, n, confidence, power), sd_difference=sd,
         wins=int(np.count_nonzero(d > 0)), ties=int(np.count_nonzero(d == 0)), losses=int(np.count_nonzero(d < 0)),
         resamples=resamples, seed=seed,

@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -20,7 +19,6 @@ from .errors import ModelError
 
 log = logging.getLogger(__name__)
 
-DTYPES = ("float32", "float16", "bfloat16")
 PICKLE_WEIGHTS = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 # Files that do not change what a model computes are left out of its fingerprint.
 _FINGERPRINT_SKIP = {"README.md", ".gitattributes", "model_card.md", "training_manifest.json"}
@@ -37,71 +35,11 @@ OFFLINE_COPIES: dict[str, Callable[[], str]] = {
     "sentence-transformers/all-MiniLM-L6-v2": _minilm_offline_path,
 }
 
-# Prompt conventions of well-known families, applied only when the spec names no prompt of its own.
-PROMPT_PRESETS: list[tuple[str, str, str]] = [
-    ("intfloat/multilingual-e5-", "query: ", "passage: "),
-    ("intfloat/e5-", "query: ", "passage: "),
-    ("BAAI/bge-", "Represent this sentence for searching relevant passages: ", ""),
-]
+# The spec itself is typed in the schema (one place for every config); prompt presets live beside it.
+from .schema import DTYPES, PROMPT_PRESETS, ModelSpec  # noqa: E402
 
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything that decides the embeddings a model produces."""
-
-    name: str
-    query_prompt: str | None = None
-    document_prompt: str | None = None
-    max_seq_length: int | None = None
-    normalize: bool = True
-    dtype: str = "float32"
-    revision: str | None = None
-    trust_remote_code: bool = False
-    batch_size: int = 32
-
-    def __post_init__(self):
-        if not self.name or not isinstance(self.name, str):
-            raise ModelError("a model spec needs a name (a folder or a hub id)", field="model")
-        if self.dtype not in DTYPES:
-            raise ModelError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}", field="dtype")
-        if self.max_seq_length is not None and (not isinstance(self.max_seq_length, int) or self.max_seq_length < 1):
-            raise ModelError(f"max_seq_length must be a positive integer, got {self.max_seq_length!r}",
-                             field="max_seq_length")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ModelError(f"batch_size must be a positive integer, got {self.batch_size!r}", field="batch_size")
-
-    @classmethod
-    def parse(cls, spec: "str | Path | dict | ModelSpec") -> "ModelSpec":
-        if isinstance(spec, ModelSpec):
-            return spec
-        if isinstance(spec, (str, Path)):
-            return cls(name=str(spec))
-        if isinstance(spec, dict):
-            known = {f.name for f in fields(cls)}
-            data = dict(spec)
-            if "model" in data and "name" not in data:
-                data["name"] = data.pop("model")
-            unknown = sorted(set(data) - known)
-            if unknown:
-                raise ModelError(f"unknown model setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}",
-                                 field=unknown[0])
-            return cls(**data)
-        raise ModelError(f"cannot read a model spec from {type(spec).__name__}")
-
-    def prompts(self) -> tuple[str, str]:
-        """(query prompt, document prompt) after presets."""
-        q, d = self.query_prompt, self.document_prompt
-        if q is None and d is None:
-            for prefix, pq, pd in PROMPT_PRESETS:
-                if self.name.startswith(prefix):
-                    return pq, pd
-        return q or "", d or ""
-
-    def settings(self) -> dict[str, Any]:
-        q, d = self.prompts()
-        out = asdict(self)
-        out.update(query_prompt=q, document_prompt=d)
-        return out
+__all__ = ["ModelSpec", "DTYPES", "PROMPT_PRESETS", "LoadedModel", "load_model", "resolve_model_path",
+           "weights_fingerprint", "model_fingerprint", "OFFLINE_COPIES"]
 
 
 def _truthy(value: str | None) -> bool:

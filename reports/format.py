@@ -5,8 +5,9 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
-STATUS_LABELS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "NOT SHOWN", "error": "ERROR"}
-VERDICT_LABELS = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}
+from embedgate.harness.schema import STATUS_LABELS
+
+VERDICT_LABELS = {k: v for k, v in STATUS_LABELS.items() if k != "inconclusive"}
 MINUS = "\u2212"  # a real minus sign: easier to tell from a hyphen in dense tables
 
 
@@ -81,44 +82,13 @@ def short_model(name: Any) -> str:
 
 
 def requirement(gate: dict[str, Any]) -> str:
-    """What a gate asked for, in one short line."""
-    kind, th = gate.get("kind"), gate.get("threshold") or {}
-    conf = confidence_label(gate.get("confidence"))
-    if kind == "absolute" and "min" in th:
-        return f"candidate \u2265 {num(th['min'])}"
-    if kind == "improvement" and th:
-        gain = ""
-        if is_number(th.get("required_difference")):
-            gain = f"\u0394 \u2265 {signed(th['required_difference'])}"
-        asked = []
-        if is_number(th.get("min_relative")):
-            asked.append(f"{100 * th['min_relative']:g}% rel.")
-        if is_number(th.get("min_absolute")) and th["min_absolute"] > 0:
-            asked.append(f"{signed(th['min_absolute'])} abs.")
-        if asked:
-            gain = (gain + " " if gain else "") + "(" + ", ".join(asked) + ")"
-        return " and ".join(filter(None, [gain, f"{conf} > 0"]))
-    if kind in ("non_inferiority", "forgetting") and is_number(th.get("margin")):
-        return f"{conf} low > {signed(-th['margin'])}"
-    if kind == "regression_budget" and is_number(th.get("max_fraction")) and is_number(th.get("max_drop")):
-        return f"\u2264 {100 * th['max_fraction']:g}% of queries lose > {th['max_drop']:g}"
-    if kind == "golden" and "k" in th:
-        return f"every golden document in top {th['k']}"
-    return ", ".join(f"{k} = {v}" for k, v in th.items()) or "n/a"
+    """What a gate asked for, in one short line: the gate class wrote it into the result."""
+    return gate.get("requirement") or "n/a"
 
 
 def observed(gate: dict[str, Any]) -> str:
-    """What was measured against that requirement, where the mean difference is not the whole story."""
-    kind, det = gate.get("kind"), gate.get("details") or {}
-    if kind == "regression_budget" and is_number(det.get("fraction")):
-        n = gate.get("n_queries")
-        count = f"{det['regressed']} of {n}" if is_number(det.get("regressed")) and is_number(n) else ""
-        return f"{100 * det['fraction']:.1f}% regressed" + (f" ({count})" if count else "")
-    if kind == "golden" and isinstance(det.get("pairs"), list):
-        total = len(det["pairs"])
-        hits = sum(1 for p in det["pairs"] if isinstance(p, dict) and p.get("hit"))
-        return f"{hits} of {total} pairs found"
-    return ""
+    """What was measured against that requirement, where the interval is not the test (the gate class wrote it)."""
+    return gate.get("observed") or "" if gate.get("decided_by") != "interval" else ""
 
 
 def message_head(message: Any) -> str:

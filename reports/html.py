@@ -9,11 +9,12 @@ from typing import Any, Iterable
 import jinja2
 
 from embedgate.harness.errors import DataError
+from embedgate.harness.schema import SuiteResult
 from embedgate.harness.io import atomic_write_text
 
 from . import format as fmt
 from .history import find_history
-from .load import validate_result
+from .load import as_data
 from .view import comparison_view, run_view
 
 
@@ -59,14 +60,13 @@ def render_html(results: "dict[str, Any] | list[dict[str, Any]]", history: list[
                 sources: Iterable[str | Path] = ()) -> str:
     """One result (with the trend of ``history``, earlier results of the same suite), or several results side by
     side. Results are validated first: a malformed one raises DataError rather than rendering a misleading page."""
-    if isinstance(results, dict):
+    if not isinstance(results, (list, tuple)):
         results = [results]
     results = list(results)
     if not results:
         raise DataError("no result to render")
     sources = [str(s) for s in sources]
-    for i, result in enumerate(results):
-        validate_result(result, sources[i] if i < len(sources) else f"<result {i + 1}>")
+    results = [as_data(r, sources[i] if i < len(sources) else f"<result {i + 1}>") for i, r in enumerate(results)]
     if len(results) == 1:
         runs = [run_view(results[0], history)]
         comparison = None
@@ -83,12 +83,12 @@ def report_path(json_path: str | Path) -> Path:
     return Path(json_path).with_suffix(".html")
 
 
-def write_report(result: dict[str, Any], json_path: str | Path,
+def write_report(result: "SuiteResult | dict[str, Any]", json_path: str | Path,
                  history: list[dict[str, Any]] | None = None) -> Path:
     """Write the HTML report next to the result JSON (same stem, ``.html``), atomically, and return its path. With
     ``history`` None, earlier results of the same suite in the same folder make the trend."""
     json_path = Path(json_path)
-    validate_result(result, json_path)
+    result = as_data(result, json_path)
     if history is None:
         history = find_history(json_path, result)
     html = render_html([result], history, sources=[json_path.name])

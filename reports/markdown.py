@@ -9,8 +9,10 @@ import html
 import re
 from typing import Any
 
+from embedgate.harness.schema import SuiteResult
+
 from . import format as fmt
-from .load import validate_result
+from .load import as_data
 from .view import gate_view, models_view, ordered_datasets, per_query_differences, primary_metric
 
 WORST_ROWS = 5
@@ -35,8 +37,8 @@ def code_block(text: str) -> str:
     return f"{fence}text\n{text}\n{fence}"
 
 
-def render_markdown(result: dict[str, Any]) -> str:
-    validate_result(result)
+def render_markdown(result: "SuiteResult | dict[str, Any]") -> str:
+    result = as_data(result)
     verdict = result.get("verdict", "error")
     gates = [gate_view(g) for g in result.get("gates") or []]
     models = models_view(result)

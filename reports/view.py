@@ -62,13 +62,9 @@ def primary_metric(result: dict[str, Any], dname: str, section: dict[str, Any] |
 
 
 def _reference(gate: dict[str, Any]) -> tuple[float | None, str]:
-    """The line a gate's interval is judged against, besides zero."""
-    kind, th = gate.get("kind"), gate.get("threshold") or {}
-    if kind == "improvement" and is_number(th.get("required_difference")):
-        return th["required_difference"], "required gain"
-    if kind in ("non_inferiority", "forgetting") and is_number(th.get("margin")):
-        return -th["margin"], "margin"
-    return None, ""
+    """The line a gate's interval is judged against, besides zero (the gate class wrote it)."""
+    ref = gate.get("reference") or {}
+    return (ref.get("value"), ref.get("label") or "") if is_number(ref.get("value")) else (None, "")
 
 
 def strip_domain(gates: list[dict[str, Any]]) -> tuple[float, float] | None:
@@ -97,6 +93,7 @@ def gate_view(gate: dict[str, Any], domain: tuple[float, float] | None = None) -
         "observed": observed(gate), "threshold": th, "message": gate.get("message") or "",
         "head": message_head(gate.get("message")),
         "reason": message_reason(gate), "underpowered": bool(det.get("underpowered")),
+        "decided_by": gate.get("decided_by"),
         "strip": charts.ci_strip(gate.get("difference"), gate.get("ci"), status, reference=reference,
                                  reference_label=ref_label, domain=domain),
         "worst": [w for w in gate.get("worst_queries") or [] if isinstance(w, dict)],

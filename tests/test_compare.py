@@ -21,7 +21,7 @@ def test_randomization_p_value_matches_exact_enumeration():
     flips = np.array(list(itertools.product([-1, 1], repeat=12)))
     exact = np.mean(np.abs(flips @ d) >= abs(d.sum()) - 1e-12)
     res = paired_compare(*_pairs(b, c), resamples=20_000, seed=1)
-    assert res.p_value == pytest.approx(exact, abs=0.01)
+    assert res.p_value_randomization == pytest.approx(exact, abs=0.01)
     assert res.difference == pytest.approx(d.mean())
     assert (res.wins, res.losses) == (int((d > 0).sum()), int((d < 0).sum()))
 
@@ -63,3 +63,31 @@ def test_identical_models_and_mismatched_queries():
         paired_compare(b, {"q1": 0.5, "q3": 0.2})
     with pytest.raises(FloatingPointError):
         paired_compare(b, {"q1": float("nan"), "q2": 0.1})
+
+
+def test_p_value_is_the_intervals_own():
+    """One decision rule: p < 1 - confidence exactly when the shown interval excludes 0, on skewed, tie-heavy
+    differences like real per-query NDCG (most queries unchanged, a few large moves)."""
+    rng = np.random.default_rng(7)
+    seen = {"excludes": 0, "holds": 0}
+    for _ in range(200):
+        n = int(rng.integers(15, 300))
+        moves = rng.random(n) < 0.35
+        d = np.where(moves, rng.exponential(0.15, n) * rng.choice([-1, 1], n, p=[0.42, 0.58]), 0.0)
+        b = rng.uniform(0.1, 0.6, n)
+        res = paired_compare(*_pairs(b, b + d), resamples=2000, seed=0)
+        excludes = res.ci[0] > 0 or res.ci[1] < 0
+        assert (res.p_value < 1 - res.confidence) == excludes, (res.ci, res.p_value)
+        seen["excludes" if excludes else "holds"] += 1
+    assert min(seen.values()) > 20  # both sides of the rule were exercised
+
+
+def test_bootstrap_p_value_matches_the_t_test_on_large_normal_samples():
+    """An independent check of the inversion: on large, symmetric samples BCa's z0 and acceleration vanish and the
+    bootstrap p-value must approach the paired t-test's."""
+    rng = np.random.default_rng(3)
+    for shift in (0.004, 0.006, 0.01):
+        b = rng.uniform(0.2, 0.6, 4000)
+        res = paired_compare(*_pairs(b, b + rng.normal(shift, 0.15, 4000)), resamples=20_000, seed=1)
+        assert res.interval_method == "bca"
+        assert res.p_value == pytest.approx(res.p_value_t, rel=0.12, abs=0.004)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from embedgate.harness.compare import paired_compare
-from embedgate.harness.gates import GateContext, GateSpec, run_gate
+from embedgate.harness.gates import GateContext, gate_class, run_gate
 
 
 def make_ctx(base: dict, cand: dict, metric="ndcg@10", rankings=None):
@@ -23,9 +23,12 @@ def shifted(n, shift, sd, seed=0):
     return {f"q{i:04d}": float(x) for i, x in enumerate(b)}, {f"q{i:04d}": float(x) for i, x in enumerate(c)}
 
 
+def gate(kind, **params):
+    return gate_class(kind).model_validate({"kind": kind, **params})
+
+
 def improvement(min_relative=0.05):
-    return GateSpec(kind="improvement", name="gain", metric="ndcg@10", params={"metric": "ndcg@10",
-                                                                              "min_relative": min_relative})
+    return gate("improvement", name="gain", metric="ndcg@10", min_relative=min_relative)
 
 
 def test_improvement_shown_on_many_queries():
@@ -78,14 +81,14 @@ def test_regression_fails_and_lists_worst_queries():
     r = run_gate(improvement(), make_ctx(b, c))
     assert r.status == "fail" and "candidate is worse" in r.message
     worst = r.worst_queries[0]
-    assert worst["difference"] == min(c[q] - b[q] for q in b)
-    assert f"query text {worst['query_id']}" in r.message
+    assert worst.difference == min(c[q] - b[q] for q in b)
+    assert f"query text {worst.query_id}" in r.message
     for text in (f"{r.base:.4f}", f"{r.candidate:.4f}", f"p = {r.p_value:.3g}"):
         assert text in r.message
 
 
 def test_non_inferiority_and_forgetting():
-    spec = GateSpec(kind="forgetting", name="guard", metric="ndcg@10", params={"metric": "ndcg@10", "margin": 0.01})
+    spec = gate("forgetting", name="guard", metric="ndcg@10", margin=0.01)
     assert run_gate(spec, make_ctx(*shifted(2000, 0.0, 0.05))).status == "pass"
     bad = run_gate(spec, make_ctx(*shifted(2000, -0.03, 0.05)))
     assert bad.status == "fail" and bad.ci[1] < -0.01
@@ -96,26 +99,25 @@ def test_non_inferiority_and_forgetting():
 def test_absolute_and_regression_budget():
     b = {"a": 0.5, "b": 0.5, "c": 0.5, "d": 0.5}
     c = {"a": 0.2, "b": 0.55, "c": 0.6, "d": 0.5}
-    spec = GateSpec(kind="absolute", name="abs", metric="ndcg@10", params={"metric": "ndcg@10", "min": 0.46})
-    assert run_gate(spec, make_ctx(b, c)).status == "pass"  # mean 0.4625
-    spec.params["min"] = 0.47
-    assert run_gate(spec, make_ctx(b, c)).status == "fail"
-    budget = GateSpec(kind="regression_budget", name="budget", metric="ndcg@10",
-                      params={"metric": "ndcg@10", "max_drop": 0.1, "max_fraction": 0.25})
+    spec = gate("absolute", name="abs", metric="ndcg@10", min=0.46)
+    r = run_gate(spec, make_ctx(b, c))
+    assert r.status == "pass"  # mean 0.4625
+    # a floor tests a value, not an interval: it shows what it tests and no interval of another metric
+    assert r.decided_by == "value" and r.ci is None and r.p_value is None and r.observed == "candidate 0.4625"
+    assert run_gate(spec.model_copy(update={"min": 0.47}), make_ctx(b, c)).status == "fail"
+    budget = gate("regression_budget", name="budget", metric="ndcg@10", max_drop=0.1, max_fraction=0.25)
     r = run_gate(budget, make_ctx(b, c))
     assert r.status == "pass" and r.details["regressed"] == 1 and r.details["fraction"] == 0.25
-    budget.params["max_fraction"] = 0.2
-    r = run_gate(budget, make_ctx(b, c))
+    assert r.ci is None and r.observed == "25.0% regressed (1 of 4)"
+    r = run_gate(budget.model_copy(update={"max_fraction": 0.2}), make_ctx(b, c))
     assert r.status == "fail" and r.details["regressed_queries"] == ["a"] and "1 of 4 queries" in r.message
 
 
 def test_golden_queries():
     rankings = {"q1": [("d1", 0.9), ("d2", 0.8), ("d3", 0.7)]}
     ctx = make_ctx({"q1": 0.5}, {"q1": 0.5}, rankings=rankings)
-    spec = GateSpec(kind="golden", name="golden", params={"k": 2, "queries": [{"query": "q1", "documents": ["d2"]}]})
+    spec = gate("golden", name="golden", k=2, queries=[{"query": "q1", "documents": ["d2"]}])
     assert run_gate(spec, ctx).status == "pass"
-    spec.params["queries"] = [{"query": "q1", "documents": ["d3"]}]
-    r = run_gate(spec, ctx)
+    r = run_gate(gate("golden", name="golden", k=2, queries=[{"query": "q1", "documents": ["d3"]}]), ctx)
     assert r.status == "fail" and "at candidate rank 3" in r.message
-    spec.params["queries"] = [{"query": "nope", "documents": ["d3"]}]
-    assert run_gate(spec, ctx).status == "error"
+    assert run_gate(gate("golden", k=2, queries=[{"query": "nope", "documents": ["d3"]}]), ctx).status == "error"

@@ -1,4 +1,4 @@
-"""A builder of realistic suite results (schema embedgate.suite-result/1) for the report tests, and its own checks.
+"""A builder of realistic suite results (schema embedgate.suite-result/2) for the report tests, and its own checks.
 
 Standalone on purpose (numpy only): the report must render what the schema promises, whatever the gate code does
 today. Rankings are drawn first; per-query metrics are computed from them; means, paired intervals, p-values and
@@ -16,7 +16,7 @@ import pytest
 
 from embedgate.harness.evaluate import tied_queries
 
-SCHEMA = "embedgate.suite-result/1"
+SCHEMA = "embedgate.suite-result/2"
 KS = [1, 3, 5, 10, 20, 100]
 FAMILIES = ["ndcg", "recall", "mrr"]
 SUITE_METRICS = ["ndcg@10", "recall@100", "mrr@10"]
@@ -69,14 +69,15 @@ def _metric(family: str, k: int, ranks: dict[str, int | None], grades: dict[str,
 
 
 def paired(b: np.ndarray, c: np.ndarray, seed: int, confidence: float = 0.95, resamples: int = 400) -> dict:
-    """A percentile-bootstrap CI and a sign-flip p-value: the shape of the gate's comparison, not its method."""
+    """A percentile-bootstrap CI and the p-value of that same bootstrap: the shape of the gate's comparison (one
+    procedure for both), not its exact method."""
     rng = np.random.default_rng(seed)
     d = c - b
     n = len(d)
     boots = d[rng.integers(0, n, size=(resamples, n))].mean(axis=1)
     alpha = (1 - confidence) / 2
-    flips = (rng.integers(0, 2, size=(resamples, n)) * 2 - 1) * d
-    p = (1 + np.sum(np.abs(flips.mean(axis=1)) >= abs(d.mean()) - 1e-12)) / (resamples + 1)
+    below = float(np.mean(boots <= 0))
+    p = max(2 * min(below, 1 - below), 1 / resamples)
     sd = float(d.std(ddof=1)) if n > 1 else 0.0
     base = float(b.mean())
     return {"n": n, "base": base, "candidate": float(c.mean()), "difference": float(d.mean()),
@@ -84,7 +85,7 @@ def paired(b: np.ndarray, c: np.ndarray, seed: int, confidence: float = 0.95, re
             "ci": [float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))],
             "confidence": confidence, "p_value": float(p), "mde": 2.8 * sd / math.sqrt(n), "sd_difference": sd,
             "wins": int((d > 0).sum()), "ties": int((d == 0).sum()), "losses": int((d < 0).sum()),
-            "resamples": resamples, "seed": seed}
+            "resamples": resamples, "seed": seed, "interval_method": "percentile"}
 
 
 def _dataset(name: str, role: str, n_queries: int, shift: float, seed: int, hostile: bool) -> dict[str, Any]:
@@ -187,9 +188,16 @@ def _worst(section: dict, metric: str, n: int = 5, threshold: float = 0.0) -> li
 
 
 def _cmp_fields(cmp: dict) -> dict:
+    """A gate that decides on the paired interval shows it, with the p-value of the same bootstrap."""
     return {k: cmp[k] for k in ("base", "candidate", "difference", "relative_difference", "ci", "confidence",
-                                "p_value", "mde")} | {"n_queries": cmp["n"],
-                                                      "test": f"paired randomization, {cmp['resamples']} sign flips"}
+                                "p_value", "mde")} | {"n_queries": cmp["n"], "decided_by": "interval",
+                                                      "test": f"paired bootstrap, {cmp['resamples']} resamples"}
+
+
+def _value_fields(cmp: dict) -> dict:
+    """A gate that tests a value or a count shows the means for context, and no interval."""
+    return {k: cmp[k] for k in ("base", "candidate", "difference", "relative_difference")} | {
+        "n_queries": cmp["n"], "ci": None, "p_value": None, "confidence": None, "mde": None}
 
 
 def _measured(cmp: dict) -> str:
@@ -214,13 +222,17 @@ def _gates(sections: dict[str, dict]) -> list[dict]:
     name = "ndcg@10 improves by 5%"
     gates.append({"name": name, "kind": "improvement", "data": "main", "metric": "ndcg@10", "status": status,
                   **_cmp_fields(cmp), "threshold": {"min_relative": 0.05, "required_difference": req},
+                  "requirement": f"mean gain >= {req:+.4f} (5.0% relative) and 95% CI above 0",
+                  "reference": {"value": req, "label": "required gain"},
                   "message": f"{name}: {phrase} on {label}\n{_measured(cmp)}\n  required: mean gain >= {req:+.4f}",
                   "worst_queries": _worst(main, "ndcg@10"),
                   "details": {"underpowered": cmp["mde"] > req, "significant": cmp["ci"][0] > 0}})
     name = "ndcg@10 >= 0.1"
     ok = cmp["candidate"] >= 0.1
     gates.append({"name": name, "kind": "absolute", "data": "main", "metric": "ndcg@10",
-                  "status": "pass" if ok else "fail", **_cmp_fields(cmp), "threshold": {"min": 0.1},
+                  "status": "pass" if ok else "fail", **_value_fields(cmp), "threshold": {"min": 0.1},
+                  "decided_by": "value", "requirement": "candidate ndcg@10 >= 0.1000",
+                  "observed": f"candidate {cmp['candidate']:.4f}",
                   "message": f"{name}: {'PASS' if ok else 'FAIL'} on {label}\n  candidate ndcg@10 = "
                              f"{cmp['candidate']:.4f}, required >= 0.1000", "worst_queries": [], "details": {}})
     rc = main["comparisons"]["recall@100"]
@@ -229,6 +241,8 @@ def _gates(sections: dict[str, dict]) -> list[dict]:
     phrase = "PASS" if ok else "FAIL (candidate may be worse than base by more than the margin)"
     gates.append({"name": name, "kind": "non_inferiority", "data": "main", "metric": "recall@100",
                   "status": "pass" if ok else "fail", **_cmp_fields(rc), "threshold": {"margin": 0.01},
+                  "p_value": None, "requirement": "95% CI lower end > -0.0100",
+                  "reference": {"value": -0.01, "label": "margin"},
                   "message": f"{name}: {phrase} on {label}\n{_measured(rc)}\n"
                              "  required (non-inferiority): 95% CI lower bound > -0.0100",
                   "worst_queries": _worst(main, "recall@100"), "details": {"underpowered": rc["mde"] > 0.01}})
@@ -238,8 +252,10 @@ def _gates(sections: dict[str, dict]) -> list[dict]:
     name = "at most 10% of queries lose > 0.1 ndcg@10"
     ok = fraction <= 0.10
     gates.append({"name": name, "kind": "regression_budget", "data": "main", "metric": "ndcg@10",
-                  "status": "pass" if ok else "fail", **_cmp_fields(cmp),
-                  "threshold": {"max_drop": 0.1, "max_fraction": 0.1},
+                  "status": "pass" if ok else "fail", **_value_fields(cmp),
+                  "threshold": {"max_drop": 0.1, "max_fraction": 0.1}, "decided_by": "fraction",
+                  "requirement": "<= 10% of queries lose > 0.1",
+                  "observed": f"{100 * fraction:.1f}% regressed ({len(regressed)} of {len(pq['base'])})",
                   "message": f"{name}: {'PASS' if ok else 'FAIL'} on {label}\n  {len(regressed)} of {len(pq['base'])} "
                              f"queries ({100 * fraction:.1f}%) lose more than 0.1 ndcg@10; budget 10.0%",
                   "worst_queries": _worst(main, "ndcg@10", 10, 0.1),
@@ -257,7 +273,9 @@ def _gates(sections: dict[str, dict]) -> list[dict]:
     gates.append({"name": name, "kind": "golden", "data": "main", "metric": None, "status": "pass" if ok else "fail",
                   "base": None, "candidate": None, "difference": None, "relative_difference": None, "ci": None,
                   "confidence": None, "p_value": None, "test": None, "mde": None, "n_queries": len(pairs),
-                  "threshold": {"k": 10}, "worst_queries": [],
+                  "threshold": {"k": 10}, "worst_queries": [], "decided_by": "pairs",
+                  "requirement": "every golden document in top 10",
+                  "observed": f"{sum(p['hit'] for p in pairs)} of {len(pairs)} pairs found",
                   "message": f"{name}: {'PASS' if ok else 'FAIL'} on {label}\n  {sum(p['hit'] for p in pairs)} of "
                              f"{len(pairs)} golden (query, document) pairs within the top 10",
                   "details": {"pairs": pairs, "missing": sum(not p["hit"] for p in pairs)}})
@@ -267,7 +285,8 @@ def _gates(sections: dict[str, dict]) -> list[dict]:
         ok = g["ci"][0] > -0.01
         status = "pass" if ok else ("inconclusive" if g["difference"] > -0.01 else "fail")
         gates.append({"name": name, "kind": "forgetting", "data": "science", "metric": "ndcg@10", "status": status,
-                      **_cmp_fields(g), "threshold": {"margin": 0.01},
+                      **_cmp_fields(g), "threshold": {"margin": 0.01}, "p_value": None,
+                      "requirement": "95% CI lower end > -0.0100", "reference": {"value": -0.01, "label": "margin"},
                       "message": f"{name}: {status.upper()} on scifact test\n{_measured(g)}\n  required (forgetting "
                                  f"guard): 95% CI lower bound > -0.0100",
                       "worst_queries": _worst(sections["science"], "ndcg@10"),
@@ -335,7 +354,9 @@ def build_error_result(created_at: str = "2026-11-22T16:00:00+00:00") -> dict[st
     gates = [{"name": n, "kind": k, "data": "main", "metric": m, "status": "error",
               "message": f"{n}: ERROR: {reason}", "base": None, "candidate": None, "difference": None,
               "relative_difference": None, "ci": None, "confidence": None, "p_value": None, "test": None,
-              "threshold": {}, "mde": None, "n_queries": None, "worst_queries": [], "details": {}, "passed": False}
+              "threshold": {}, "mde": None, "n_queries": None, "worst_queries": [], "details": {}, "passed": False,
+              "requirement": {"improvement": "mean gain >= 5.0% relative and 95% CI above 0",
+                              "golden": "every golden document in top 10"}[k]}
              for n, k, m in names]
     return {"schema": SCHEMA, "created_at": created_at,
             "suite": {"name": "legal", "path": "suites/legal/suite.toml", "description": "", "sha256": "5e" * 32},

@@ -73,16 +73,24 @@ def test_gates_table_shows_each_gates_numbers(result, page):
         assert text(cells[3]) == f4(g["base"])
         assert text(cells[4]) == f4(g["candidate"])
         assert text(cells[5]).startswith(s4(g["difference"]))
+        assert text(cells[11]) == str(g["n_queries"])
+        if g["decided_by"] != "interval":  # a floor or a count: what it tested, and no interval beside it
+            assert text(cells[7]).startswith("n/a") and text(cells[8]) == "n/a" and g["observed"] in text(cells[1])
+            continue
         assert f"[{s4(g['ci'][0])}, {s4(g['ci'][1])}]" in text(cells[7])
         p = g["p_value"]
-        assert text(cells[8]) == (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}".replace("-", MINUS))
+        if p is None:  # non-inferiority tests the margin, not a zero difference
+            assert text(cells[8]) == "n/a"
+        else:
+            assert text(cells[8]) == (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}".replace("-", MINUS))
         assert text(cells[10]) == f4(g["mde"])
-        assert text(cells[11]) == str(g["n_queries"])
     # the requirement column states each threshold
     req = {g["kind"]: text(r.xpath("./td")[9]) for g, r in zip(result["gates"], rows)}
     improvement = next(g for g in result["gates"] if g["kind"] == "improvement")
     assert s4(improvement["threshold"]["required_difference"]) in req["improvement"]
-    assert "\u2212" + "0.0100" in req["non_inferiority"]
+    assert "> -0.0100" in req["non_inferiority"]
+    for g, r in zip(result["gates"], rows):  # the gate class's own words, as the result carries them
+        assert text(r.xpath("./td")[9]) == g["requirement"]
     assert "10% of queries lose > 0.1" in req["regression_budget"]
 
 
@@ -343,7 +351,7 @@ kind = "golden"
 queries = [{{query = "q1", documents = ["d0"]}}]
 """)
     result = run_suite(suite, str(tiny_model), cache=False, out_dir=tmp_path / "out")
-    json_path = result["files"]["json"]
+    json_path = result.files["json"]
     loaded = reports.load_result(json_path)
     out = reports.write_report(loaded, json_path)
     page = lxml.html.fromstring(out.read_text(encoding="utf-8"))

@@ -33,7 +33,9 @@ def test_summary_has_verdict_gates_and_worst_queries():
         assert row[1] == cell(g["name"])
         if g["base"] is not None:
             assert row[2] == f"{g['base']:.4f}" and row[3] == f"{g['candidate']:.4f}"
-            assert row[5] == f"[{g['ci'][0]:+.4f}, {g['ci'][1]:+.4f}]".replace("-", MINUS)
+            # a gate shows the interval only when the interval is what it tests
+            assert row[5] == (f"[{g['ci'][0]:+.4f}, {g['ci'][1]:+.4f}]".replace("-", MINUS) if g["ci"] else "n/a")
+        assert cell(g["requirement"]) in row[7]
     # each gate that did not pass, with its reasoning
     for g in result["gates"]:
         if g["status"] != "pass":

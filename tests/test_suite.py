@@ -71,12 +71,12 @@ def better_candidate_result(tmp_path_factory, datasets_dir, tiny_model, test_cac
     """A random tiny BERT as base, the real MiniLM as candidate: a large, real improvement."""
     folder = write_suite(tmp_path_factory.mktemp("suite") / "small", str(tiny_model), datasets_dir)
     out = tmp_path_factory.mktemp("results")
-    return run_suite(folder, MINILM, cache=test_cache, out_dir=out)
+    return run_suite(folder, MINILM, cache=test_cache, out_dir=out).to_json_dict()
 
 
 def test_result_records_gates_numbers_and_fingerprints(better_candidate_result):
     r = better_candidate_result
-    assert r["schema"] == "embedgate.suite-result/1"
+    assert r["schema"] == "embedgate.suite-result/2"
     assert r["verdict"] == "pass", r["summary"]
     assert [g["status"] for g in r["gates"]] == ["pass"] * 4
     gain = r["gates"][1]

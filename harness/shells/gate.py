@@ -19,14 +19,14 @@ def cmd_gate(args) -> int:
     say = (lambda m: print(m, file=sys.stderr)) if not args.quiet else None
     result = run_suite(suite, candidate, baseline=args.baseline, cache=False if args.no_cache else args.cache_dir,
                        out_dir=out_dir(args.results_dir), progress=say)
-    files = publish(result, Path(result["files"]["json"]))
-    print(f"suite {suite.name}: {result['verdict'].upper()}: {result['summary']}")
+    files = publish(result, Path(result.files["json"]))
+    print(f"suite {suite.name}: {result.verdict.upper()}: {result.summary}")
     print(gate_table(result))
-    for g in result["gates"]:
-        if g["status"] != "pass":
-            print("\n" + g["message"])
+    for g in result.gates:
+        if g.status != "pass":
+            print("\n" + g.message)
     print(f"\nresult: {files['json']}\nreport: {files['html']}")
-    return 0 if result["verdict"] == "pass" else 1
+    return 0 if result.verdict == "pass" else 1
 
 
 def add_parser(sub) -> None:

@@ -7,11 +7,13 @@ silently. Registered through the `pytest11` entry point; imports stay light unti
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-GATE_KINDS = ("absolute", "improvement", "non_inferiority", "forgetting", "regression_budget", "golden")
+if TYPE_CHECKING:
+    from ..schema import SuiteResult
+
 _RESULTS_KEY = pytest.StashKey[list]()
 
 
@@ -28,9 +30,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from ..gates import gate_class, gate_kinds
+
     config.addinivalue_line("markers", "embedgate: a gate of an embedgate suite (suite.toml)")
-    for kind in GATE_KINDS:
-        config.addinivalue_line("markers", f"gate_{kind}: an embedgate gate of kind {kind}")
+    for kind in gate_kinds():
+        config.addinivalue_line("markers", f"gate_{kind}: an embedgate {kind} gate: {gate_class(kind).summary}")
     config.stash[_RESULTS_KEY] = []
 
 
@@ -53,7 +57,7 @@ class SuiteFile(pytest.File):
             self.suite = load_suite(self.path)
         except EmbedgateError as exc:
             raise SuiteConfigError(str(exc)) from None
-        self._result: dict[str, Any] | None = None
+        self._result: SuiteResult | None = None
         self._error: str | None = None
         for spec in self.suite.gates:
             item = GateItem.from_parent(self, name=spec.name, spec=spec)
@@ -66,7 +70,7 @@ class SuiteFile(pytest.File):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style)
 
-    def result(self) -> tuple[dict[str, Any] | None, str | None]:
+    def result(self) -> tuple["SuiteResult | None", str | None]:
         """Run the suite once (on the first gate that needs it)."""
         if self._result is None and self._error is None:
             self._run()
@@ -86,15 +90,15 @@ class SuiteFile(pytest.File):
         except EmbedgateError as exc:
             self._error = str(exc)
             result = error_run_result(self.suite, self._error)
-            result["files"] = {"json": str(write_result(result, results_dir))}
+            result.files = {"json": str(write_result(result, results_dir))}
         except Exception as exc:  # never a silent pass: an unexpected failure fails every gate
             self._error = f"{type(exc).__name__}: {exc}"
             result = error_run_result(self.suite, self._error)
-            result["files"] = {"json": str(write_result(result, results_dir))}
+            result.files = {"json": str(write_result(result, results_dir))}
         try:
-            result["files"].update(publish(result, Path(result["files"]["json"])))
+            result.files.update(publish(result, Path(result.files["json"])))
         except Exception as exc:
-            result["files"]["report_error"] = f"{type(exc).__name__}: {exc}"
+            result.files["report_error"] = f"{type(exc).__name__}: {exc}"
         self._result = result
         self.config.stash[_RESULTS_KEY].append(result)
 
@@ -112,14 +116,16 @@ class GateItem(pytest.Item):
         result, error = self.parent.result()
         if error is not None:
             raise GateNotPassed(f"{self.spec.name}: ERROR: {error}")
-        gate = next(g for g in result["gates"] if g["name"] == self.spec.name)
-        for key in ("status", "base", "candidate", "difference", "p_value", "mde", "n_queries"):
-            if gate.get(key) is not None:
-                self.user_properties.append((f"embedgate.{key}", gate[key]))
-        if gate.get("ci"):
-            self.user_properties.append(("embedgate.ci", f"[{gate['ci'][0]:.6f}, {gate['ci'][1]:.6f}]"))
-        if gate["status"] != "pass":
-            raise GateNotPassed(gate["message"])
+        gate = next(g for g in result.gates if g.name == self.spec.name)
+        for key in ("status", "requirement", "observed", "base", "candidate", "difference", "p_value", "mde",
+                    "n_queries"):
+            value = getattr(gate, key)
+            if value not in (None, ""):
+                self.user_properties.append((f"embedgate.{key}", value))
+        if gate.ci is not None:
+            self.user_properties.append(("embedgate.ci", f"[{gate.ci[0]:.6f}, {gate.ci[1]:.6f}]"))
+        if gate.status != "pass":
+            raise GateNotPassed(gate.message)
 
     def repr_failure(self, excinfo, style=None):
         if excinfo.errisinstance(GateNotPassed):
@@ -138,9 +144,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
 
     terminalreporter.section("embedgate")
     for result in results:
-        terminalreporter.write_line(f"suite {result['suite']['name']}: {result['verdict'].upper()}: "
-                                    f"{result['summary']}")
+        terminalreporter.write_line(f"suite {result.suite.name}: {result.verdict.upper()}: {result.summary}")
         terminalreporter.write_line(gate_table(result))
         for key in ("json", "html", "step_summary", "report_error"):
-            if key in result.get("files", {}):
-                terminalreporter.write_line(f"  {key}: {result['files'][key]}")
+            if key in result.files:
+                terminalreporter.write_line(f"  {key}: {result.files[key]}")

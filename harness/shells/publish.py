@@ -1,12 +1,11 @@
 """What both shells (the pytest plugin and `embedgate gate`) do around run_suite: write the result, the HTML
-report and the CI step summary. Shells may import reports; the harness core never does."""
+report and the CI step summary, and print the gate table. Shells may import reports; the harness core never does."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
-from ..io import atomic_write_text
+from ..schema import STATUS_LABELS, SuiteResult
 
 DEFAULT_OUT_DIR = "embedgate-results"
 
@@ -19,10 +18,11 @@ def candidate_option(option: str | None) -> str | None:
     return option or os.environ.get("EMBEDGATE_CANDIDATE") or None
 
 
-def publish(result: dict[str, Any], json_path: Path) -> dict[str, str]:
+def publish(result: SuiteResult, json_path: Path) -> dict[str, str]:
     """Write the HTML report next to the JSON and append the markdown summary to $GITHUB_STEP_SUMMARY."""
-    files = {"json": str(json_path)}
     from embedgate import reports
+
+    files = {"json": str(json_path)}
     files["html"] = str(reports.write_report(result, json_path))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
@@ -32,14 +32,16 @@ def publish(result: dict[str, Any], json_path: Path) -> dict[str, str]:
     return files
 
 
-def gate_table(result: dict[str, Any]) -> str:
-    marks = {"pass": "PASS", "fail": "FAIL", "inconclusive": "NOT SHOWN", "error": "ERROR"}
+def gate_table(result: SuiteResult) -> str:
+    """One line a gate: its status, name, what it tested and what was measured against that."""
     rows = []
-    for g in result["gates"]:
-        nums = ""
-        if g.get("base") is not None and g.get("candidate") is not None:
-            nums = f"{g['base']:.4f} -> {g['candidate']:.4f}"
-            if g.get("ci"):
-                nums += f"  CI [{g['ci'][0]:+.4f}, {g['ci'][1]:+.4f}]  p={g['p_value']:.3g}"
-        rows.append(f"  {marks.get(g['status'], g['status']):<9} {g['name']:<58} {nums}")
+    for g in result.gates:
+        if g.decided_by == "interval" and g.ci is not None:
+            nums = f"{g.base:.4f} -> {g.candidate:.4f}  {100 * g.confidence:g}% CI [{g.ci[0]:+.4f}, {g.ci[1]:+.4f}]"
+            if g.p_value is not None:
+                nums += f"  p={g.p_value:.3g}"
+        else:
+            nums = g.observed
+        req = f"  (requires {g.requirement})" if g.requirement else ""
+        rows.append(f"  {STATUS_LABELS.get(g.status, g.status):<9} {g.name:<58} {nums}{req}")
     return "\n".join(rows)

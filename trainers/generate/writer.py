@@ -79,6 +79,13 @@ def _toml_str(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid TOML basic string
 
 
+def _gate(kind: str, **params):
+    """A gate of the suite being written, built (and so checked) by its own class."""
+    from embedgate.harness.gates import gate_class
+
+    return gate_class(kind).model_validate({"kind": kind, **params})
+
+
 def suite_toml(name: str, description: str, base_model: str, max_seq_length: int | None,
                measured: dict[str, Any] | None, *, absolute_margin: float, improvement: float,
                guard: str | None = None, guard_corpus_size: int | None = None, guard_margin: float = 0.02) -> str:
@@ -121,18 +128,17 @@ def suite_toml(name: str, description: str, base_model: str, max_seq_length: int
         for metric in ("ndcg@10", "recall@100"):
             base = measured["metrics"][metric]
             floor = max(0.0, _floor(base - absolute_margin))
-            lines += ["", "[[gates]]", 'kind = "absolute"', f'metric = "{metric}"',
-                      f"min = {floor}    # base model measured {base:.4f} on {n} test queries; floor = base - "
-                      f"{absolute_margin:g}"]
+            lines += ["", _gate("absolute", metric=metric, min=floor).toml(
+                f"base model measured {base:.4f} on {n} test queries; floor = base - {absolute_margin:g}")]
     else:
         lines += ["", "# No absolute floors: the base model was not measured (--no-measure). Run `embedgate eval . "
                       "--model <base> --split test`", "# and add [[gates]] kind = \"absolute\" entries from its numbers."]
-    lines += ["", "[[gates]]", 'kind = "improvement"                 # paired CI lower bound of (candidate - base)',
-              'metric = "ndcg@10"']
-    lines.append(f"min_relative = {improvement:g}" if improvement > 0 else "min_absolute = 0.0")
+    gain = _gate("improvement", metric="ndcg@10",
+                 **({"min_relative": improvement} if improvement > 0 else {"min_absolute": 0.0}))
+    lines += ["", gain.toml(gain.requirement(0.95))]
     if guard:
-        lines += ["", "[[gates]]", 'kind = "forgetting"', 'data = "guard"', 'metric = "ndcg@10"',
-                  f"margin = {guard_margin:g}"]
+        guard_gate = _gate("forgetting", data="guard", metric="ndcg@10", margin=guard_margin)
+        lines += ["", guard_gate.toml(guard_gate.requirement(0.95))]
     else:
         lines += ["", "# No forgetting guard: re-run with --guard <another BEIR folder>, or add a [data.<name>] table",
                   '# with role = "guard" and a [[gates]] kind = "forgetting" entry.']

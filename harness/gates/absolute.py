@@ -1,0 +1,38 @@
+"""``absolute``: the candidate's mean reaches a fixed bar (e.g. NDCG@10 >= 0.60)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ..schema import FAIL, PASS, GateResult, MetricName
+from . import Gate, GateContext, f4, worst_queries, worst_text
+
+
+class Absolute(Gate):
+    summary = "the candidate's mean metric is at least `min` (a floor; no interval is involved)"
+
+    kind: Literal["absolute"] = "absolute"
+    metric: MetricName
+    min: float = Field(ge=0, le=1)
+
+    def default_name(self) -> str:
+        on = "" if self.data == "main" else f" on {self.data}"
+        return f"{self.metric} >= {self.min}{on}"
+
+    def requirement(self, confidence: float) -> str:
+        return f"candidate {self.metric} >= {self.min:.4f}"
+
+    def evaluate(self, ctx: GateContext) -> GateResult:
+        cmp = ctx.compare(self.metric)
+        ok = cmp.candidate >= self.min
+        worst = worst_queries(ctx, self.metric)
+        lines = [f"  candidate {self.metric} = {f4(cmp.candidate)}, required >= {f4(self.min)} (base {f4(cmp.base)})"]
+        if not ok:
+            lines.append(worst_text(worst))
+        return self.result(ctx.dataset_label, PASS if ok else FAIL, lines,
+                           requirement=self.requirement(cmp.confidence),
+                           observed=f"candidate {f4(cmp.candidate)}", decided_by="value",
+                           base=cmp.base, candidate=cmp.candidate, difference=cmp.difference,
+                           relative_difference=cmp.relative_difference, n_queries=cmp.n,
+                           threshold={"min": self.min}, worst_queries=worst)

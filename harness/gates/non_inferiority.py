@@ -1,0 +1,56 @@
+"""``non_inferiority`` and ``forgetting``: the candidate is no worse than the base by more than a margin, on the
+domain or on another domain's set (the forgetting guard)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ..schema import FAIL, INCONCLUSIVE, PASS, GateResult, MetricName, Reference
+from . import Gate, GateContext, conf_label, f4, interval_fields, measured_line, worst_queries, worst_text
+
+
+class NonInferiority(Gate):
+    summary = "the paired interval's lower end lies above -margin: no loss beyond the margin"
+
+    kind: Literal["non_inferiority"] = "non_inferiority"
+    metric: MetricName
+    margin: float = Field(ge=0, le=1)
+
+    def default_name(self) -> str:
+        label = "no forgetting" if self.kind == "forgetting" else "non-inferior"
+        on = "" if self.data == "main" else f" on {self.data}"
+        return f"{label}: {self.metric} within {self.margin:g} of base{on}"
+
+    def requirement(self, confidence: float) -> str:
+        return f"{conf_label(confidence)} lower end > {-self.margin:+.4f}"
+
+    def evaluate(self, ctx: GateContext) -> GateResult:
+        cmp = ctx.compare(self.metric)
+        underpowered = cmp.mde > self.margin
+        if cmp.ci[0] > -self.margin:
+            status, verdict = PASS, "PASS (no worse than base within the margin)"
+        elif cmp.difference > -self.margin and underpowered:
+            status, verdict = INCONCLUSIVE, "NOT SHOWN (interval too wide to rule out a loss beyond the margin)"
+        else:
+            status, verdict = FAIL, "FAIL (candidate may be worse than base by more than the margin)"
+        what = "forgetting guard" if self.kind == "forgetting" else "non-inferiority"
+        requirement = self.requirement(cmp.confidence)
+        lines = [measured_line(cmp, with_p=False), f"  required ({what}): {requirement}"]
+        if status != PASS and underpowered:
+            lines.append(f"  minimum detectable effect {f4(cmp.mde)} with {cmp.n} queries exceeds the margin "
+                         f"{f4(self.margin)}")
+        worst = worst_queries(ctx, self.metric)
+        if status != PASS:
+            lines.append(worst_text(worst))
+        fields = interval_fields(cmp) | {"p_value": None}  # p tests a zero difference; this gate tests the margin
+        return self.result(ctx.dataset_label, status, lines, verdict=verdict, requirement=requirement,
+                           reference=Reference(value=-self.margin, label="margin"), **fields,
+                           threshold={"margin": self.margin}, worst_queries=worst,
+                           details={"underpowered": underpowered})
+
+
+class Forgetting(NonInferiority):
+    summary = "non-inferiority on another domain's set: the candidate did not forget what the base could do"
+
+    kind: Literal["forgetting"] = "forgetting"  # type: ignore[assignment]

@@ -1,0 +1,711 @@
+"""The schema: every typed thing embedgate reads or writes, in one module at the bottom of the house.
+
+Configs (a model spec, a suite, its evaluation options, the base class of a gate's parameters) are validated once,
+at their boundary, by ``validate_config``: a defect becomes a ConfigError naming the TOML file, the line and the
+field (``gates[2].min``), with "did you mean" for a mistyped key. Results (a suite result, a gate result, a paired
+comparison, an eval result) are what every shell and report reads; their JSON Schema is generated from these models
+(``python -m embedgate.harness.schema``) and committed under ``docs/schemas/``. The recipe and the training
+manifest are typed here as well; ``trainers.recipe`` holds only what reading a recipe needs beyond the types
+(finding a suite's data folder). This module imports only ``errors`` and ``io`` from the harness.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Iterable, Literal, Mapping
+
+from pydantic import Strict as PydanticStrict
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeInt, PositiveInt, SerializeAsAny,
+                      ValidationError, ValidationInfo, field_validator, model_validator)
+
+from .errors import ConfigError, DataError
+
+SUITE_RESULT_SCHEMA = "embedgate.suite-result/2"
+PREVIOUS_SUITE_RESULT_SCHEMAS = ("embedgate.suite-result/1",)
+EVAL_RESULT_SCHEMA = "embedgate.eval-result/1"
+MANIFEST_SCHEMA = "embedgate.training-manifest/1"
+
+Status = Literal["pass", "fail", "inconclusive", "error"]
+Verdict = Literal["pass", "fail", "error"]
+PASS, FAIL, INCONCLUSIVE, ERROR = "pass", "fail", "inconclusive", "error"
+STATUS_LABELS: dict[str, str] = {PASS: "PASS", FAIL: "FAIL", INCONCLUSIVE: "NOT SHOWN", ERROR: "ERROR"}
+DTYPES = ("float32", "float16", "bfloat16")
+DATA_ROLES = ("domain", "guard")
+
+
+class Strict(BaseModel):
+    """A config table: unknown keys are errors, values are checked, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Record(BaseModel):
+    """A result record: typed where the shape is fixed, open to fields a newer writer adds."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# ------------------------------------------------------------------------------------------------ errors
+
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(text: str) -> str:
+    """``${VAR}`` and ``${VAR:-default}`` in a path; a missing variable without a default is an error."""
+
+    def sub(m: re.Match) -> str:
+        value = os.environ.get(m.group(1))
+        if value is None:
+            if m.group(2) is None:
+                raise ValueError(f"environment variable {m.group(1)} is not set and has no default")
+            return m.group(2)
+        return value
+
+    return _ENV_RE.sub(sub, text)
+
+
+def resolve_path(value: Any, info: ValidationInfo) -> Path:
+    """A path from a config file: variables expanded, relative to the file's folder (``context["base_dir"]``)."""
+    if isinstance(value, Path):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a path, got {value!r}")
+    p = Path(expand_env(value)).expanduser()
+    base = (info.context or {}).get("base_dir")
+    if not p.is_absolute() and base is not None:
+        p = (Path(base) / p).resolve()
+    return p
+
+
+_HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
+
+
+def toml_line(text: str, loc: Iterable[Any]) -> int | None:
+    """The line of a validation error's location in a TOML text (tomllib keeps no positions): the deepest table
+    header that is a prefix of ``loc`` (``[[gates]]`` counted by index), then the next key inside that table."""
+    loc = tuple(loc)
+    lines = text.splitlines()
+    headers: list[tuple[int, tuple]] = [(0, ())]
+    counts: dict[tuple, int] = {}
+    for i, line in enumerate(lines, start=1):
+        m = _HEADER_RE.match(line)
+        if not m:
+            continue
+        parts = tuple(p.strip().strip('"') for p in m.group(2).split("."))
+        if m.group(1) == "[[":
+            n = counts.get(parts, 0)
+            counts[parts] = n + 1
+            parts = parts + (n,)
+        headers.append((i, parts))
+    best = max((h for h in headers if loc[:len(h[1])] == h[1]), key=lambda h: len(h[1]))
+    start, prefix = best
+    if len(loc) == len(prefix):
+        return start or None
+    key = str(loc[len(prefix)])
+    pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+    for i in range(start, len(lines)):  # lines[start] is the line after the header
+        if _HEADER_RE.match(lines[i]):
+            break
+        if pattern.match(lines[i]):
+            return i + 1
+    return start or None
+
+
+def field_name(loc: Iterable[Any]) -> str:
+    """('gates', 2, 'min') -> 'gates[2].min'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys a table at ``loc`` accepts, for "did you mean"."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int) or current is None:
+            continue
+        fields = getattr(current, "model_fields", None)
+        if not fields:
+            return []
+        f = fields.get(part)
+        if f is None:
+            return []
+        ann = f.annotation
+        current = _model_in(ann)
+    fields = getattr(current, "model_fields", None) or {}
+    return sorted(fields)
+
+
+def _model_in(ann: Any) -> Any:
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in getattr(ann, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    for meta in getattr(ann, "__metadata__", ()) or ():
+        found = _model_in(meta)
+        if found is not None:
+            return found
+    return None
+
+
+def _message(err: Mapping[str, Any], model: type[BaseModel], known: Mapping[tuple, list[str]] | None) -> str:
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        keys = (known or {}).get(loc[:-1]) or _known_keys(model, loc)
+        close = difflib.get_close_matches(str(loc[-1]), keys, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown key {str(loc[-1])!r}{hint} (known: {', '.join(keys)})"
+    if kind == "missing":
+        return "missing key"
+    ctx = err.get("ctx") or {}
+    value = err.get("input")
+    bounds = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"), "less_than_equal": ("<=", "le"),
+              "less_than": ("<", "lt")}
+    if kind in bounds:
+        op, key = bounds[kind]
+        return f"{value!r} is out of range (must be {op} {ctx.get(key)})"
+    if kind in ("float_parsing", "float_type", "int_type", "int_parsing", "int_from_float"):
+        what = "an integer" if kind.startswith("int") else "a number"
+        return f"expected {what}, got {value!r}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"expected true or false, got {value!r}"
+    if kind in ("string_type", "string_too_short"):
+        return f"expected a non-empty string, got {value!r}"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')}, got {value!r}"
+    if kind == "too_short" and isinstance(value, (list, dict)) and not value:
+        return "must not be empty"
+    if kind in ("dict_type", "model_type"):
+        return f"expected a table, got {type(value).__name__}"
+    if kind == "list_type":
+        return f"expected a list, got {type(value).__name__}"
+    msg = str(err["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    return msg
+
+
+def validate_config(model: type[BaseModel], raw: Any, *, path: str | Path | None = None, text: str = "",
+                    context: dict[str, Any] | None = None, prefix: tuple = (),
+                    known: Mapping[tuple, list[str]] | None = None):
+    """``model.model_validate(raw)``; the first error becomes a ConfigError with file, line and field."""
+    try:
+        return model.model_validate(raw, context=context)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = prefix + tuple(err["loc"])
+        line = toml_line(text, loc) if text else None
+        raise ConfigError(_message({**err, "loc": loc}, model, known), path=path, line=line,
+                          field=field_name(loc) or None) from None
+
+
+# ------------------------------------------------------------------------------------------------ models
+
+
+PROMPT_PRESETS: list[tuple[str, str, str]] = [
+    ("intfloat/multilingual-e5-", "query: ", "passage: "),
+    ("intfloat/e5-", "query: ", "passage: "),
+    ("BAAI/bge-", "Represent this sentence for searching relevant passages: ", ""),
+]
+
+
+class ModelSpec(Strict):
+    """Everything that decides the embeddings a model produces. ``model`` is accepted for ``name``."""
+
+    name: str = Field(min_length=1, description="a model folder or a hub id")
+    query_prompt: str | None = None
+    document_prompt: str | None = None
+    max_seq_length: PositiveInt | None = None
+    normalize: bool = True
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    revision: str | None = None
+    trust_remote_code: bool = False
+    batch_size: PositiveInt = 32
+
+    def __init__(self, name: str | None = None, /, **data: Any):
+        if name is not None:
+            data["name"] = name
+        super().__init__(**data)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_is_name(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "model" in data and "name" not in data:
+            data = dict(data)
+            data["name"] = data.pop("model")
+        return data
+
+    @classmethod
+    def parse(cls, spec: "str | Path | Mapping | ModelSpec") -> "ModelSpec":
+        """From a name, a folder, a table (as in suite.toml's [base]) or a spec; a defect is a ModelError."""
+        from .errors import ModelError
+
+        if isinstance(spec, ModelSpec):
+            return spec
+        if isinstance(spec, (str, Path)):
+            spec = {"name": str(spec)}
+        if not isinstance(spec, Mapping):
+            raise ModelError(f"cannot read a model spec from {type(spec).__name__}")
+        try:
+            return cls.model_validate(spec)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            loc = tuple(err["loc"]) or ("model",)
+            raise ModelError(_message({**err, "loc": loc}, cls, None), field=field_name(loc)) from None
+
+    def prompts(self) -> tuple[str, str]:
+        """(query prompt, document prompt) after presets."""
+        q, d = self.query_prompt, self.document_prompt
+        if q is None and d is None:
+            for prefix, pq, pd in PROMPT_PRESETS:
+                if self.name.startswith(prefix):
+                    return pq, pd
+        return q or "", d or ""
+
+    def settings(self) -> dict[str, Any]:
+        q, d = self.prompts()
+        return self.model_dump() | {"query_prompt": q, "document_prompt": d}
+
+
+# ------------------------------------------------------------------------------------------------ suites
+
+
+class DataRef(Strict):
+    """One data set of a suite: ``[data.<name>]``."""
+
+    name: str = ""
+    path: Path
+    split: str = "test"
+    role: Literal["domain", "guard"] = "domain"
+    max_queries: PositiveInt | None = None
+    corpus_size: PositiveInt | None = None
+    seed: NonNegativeInt = 0
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path(cls, value: Any, info: ValidationInfo) -> Path:
+        return resolve_path(value, info)
+
+
+class EvaluationOptions(Strict):
+    """``[evaluation]``: what is scored and how differences are judged."""
+
+    metrics: list[str] = Field(default_factory=lambda: ["ndcg@10", "recall@100", "mrr@10"], min_length=1)
+    ks: list[PositiveInt] = Field(default_factory=lambda: [1, 3, 5, 10, 20, 100], min_length=1)
+    confidence: float = Field(0.95, ge=0.5, le=0.999)
+    resamples: int = Field(10_000, ge=100, le=1_000_000)
+    seed: NonNegativeInt = 0
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, value: list[str]) -> list[str]:
+        from .metrics import normalize_metrics
+
+        return normalize_metrics(value)
+
+    @field_validator("ks")
+    @classmethod
+    def _ks(cls, value: list[int]) -> list[int]:
+        return sorted(set(value))
+
+
+def _metric_name(value: Any) -> str:
+    from .metrics import normalize_metrics
+
+    if not isinstance(value, str):
+        raise ValueError(f"expected a metric name such as \"ndcg@10\", got {value!r}")
+    try:
+        return normalize_metrics([value])[0]
+    except ConfigError as exc:
+        raise ValueError(exc.message) from None
+
+
+MetricName = Annotated[str, BeforeValidator(_metric_name)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class GateConfig(Strict):
+    """The parameters every gate shares. A gate kind subclasses this in its own module under ``harness/gates/``
+    (see docs/gates.md): its fields are its parameters, and its methods decide and explain."""
+
+    kind: str
+    name: str | None = Field(None, description="shown in reports and as the test id; defaults to the rule in words")
+    data: str = "main"
+
+    #: set by the loader: the line of the [[gates]] table, for messages
+    line: int | None = Field(None, exclude=True)
+
+
+def _dispatch_gate(value: Any) -> Any:
+    if isinstance(value, GateConfig) or not isinstance(value, Mapping):
+        return value
+    from .gates import gate_class, gate_kinds
+
+    kind = value.get("kind")
+    cls = gate_class(kind) if isinstance(kind, str) else None
+    if cls is None:
+        close = difflib.get_close_matches(str(kind), gate_kinds(), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise _LocatedError(("kind",), f"unknown gate kind {kind!r}{hint} (known: {', '.join(gate_kinds())})",
+                            relative=True)
+    return cls.model_validate(value)
+
+
+AnyGate = SerializeAsAny[Annotated[GateConfig, BeforeValidator(_dispatch_gate)]]
+
+
+class SuiteConfig(Strict):
+    """``suite.toml``: the data, the base model and the gates."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    base: ModelSpec
+    data: dict[str, DataRef] = Field(min_length=1)
+    evaluation: EvaluationOptions = Field(default_factory=EvaluationOptions)
+    gates: list[AnyGate] = Field(min_length=1, description="a suite without gates would always pass")
+    path: Path = Field(Path("suite.toml"), exclude=True)
+    sha256: str = Field("", exclude=True)
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _named(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: ({**v, "name": k} if isinstance(v, Mapping) else v) for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _gates_fit(self) -> "SuiteConfig":
+        names: set[str] = set()
+        named = []
+        for i, g in enumerate(self.gates):
+            if g.data not in self.data:
+                raise _at(("gates", i, "data"), f"unknown data set {g.data!r}; defined: {', '.join(self.data)}")
+            gname = g.name or g.default_name()
+            if gname in names:
+                raise _at(("gates", i, "name"), f"duplicate gate name {gname!r}")
+            names.add(gname)
+            named.append(g if g.name else g.model_copy(update={"name": gname}))
+        object.__setattr__(self, "gates", named)  # every gate carries its name from here on
+        return self
+
+    # what the rest of the harness reads
+    @property
+    def metrics(self) -> list[str]:
+        return self.evaluation.metrics
+
+    @property
+    def ks(self) -> list[int]:
+        return self.evaluation.ks
+
+    @property
+    def confidence(self) -> float:
+        return self.evaluation.confidence
+
+    @property
+    def resamples(self) -> int:
+        return self.evaluation.resamples
+
+    @property
+    def seed(self) -> int:
+        return self.evaluation.seed
+
+
+class _LocatedError(ValueError):
+    """A check that knows which field it is about: ``loc`` absolute, or relative to where pydantic raised it."""
+
+    def __init__(self, loc: tuple, message: str, relative: bool = False):
+        super().__init__(message)
+        self.loc = loc
+        self.relative = relative
+
+
+def _at(loc: tuple, message: str) -> _LocatedError:
+    return _LocatedError(loc, message)
+
+
+def load_suite_config(path: str | Path) -> SuiteConfig:
+    """Read and validate ``suite.toml`` (or a folder holding one)."""
+    import hashlib
+
+    from .io import read_toml
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "suite.toml"
+    if not path.is_file():
+        raise ConfigError("suite file not found (expected suite.toml)", path=path)
+    raw, text = read_toml(path)
+    if not isinstance(raw.get("base"), dict):
+        raise ConfigError("a [base] table with `model = ...` is required", path=path, field="base.model")
+    if not isinstance(raw.get("data"), dict) or not raw["data"]:
+        raise ConfigError("at least one [data.<name>] table is required (the domain set is [data.main])", path=path,
+                          field="data")
+    gates = raw.get("gates")
+    if not isinstance(gates, list) or not gates:
+        raise ConfigError("at least one [[gates]] entry is required: a suite without gates would always pass",
+                          path=path, field="gates")
+    raw = dict(raw)
+    raw.setdefault("name", path.parent.name)
+    if isinstance(gates, list):
+        # the line of each [[gates]] table rides along for messages
+        raw["gates"] = [({**g, "line": toml_line(text, ("gates", i))} if isinstance(g, dict) else g)
+                        for i, g in enumerate(gates)]
+    raw["path"] = path
+    raw["sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    known = {("gates", i): sorted(set(_gate_fields(g)) - {"line"}) for i, g in enumerate(gates or [])
+             if isinstance(g, dict)}
+    try:
+        return SuiteConfig.model_validate(raw, context={"base_dir": path.parent})
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = tuple(err["loc"])
+        ctx_exc = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_exc, _LocatedError):
+            loc = loc + ctx_exc.loc if ctx_exc.relative else ctx_exc.loc
+        raise ConfigError(_message({**err, "loc": loc}, SuiteConfig, known), path=path, line=toml_line(text, loc),
+                          field=field_name(loc) or None) from None
+
+
+def _gate_fields(table: Mapping) -> list[str]:
+    from .gates import gate_class
+
+    cls = gate_class(table.get("kind")) if isinstance(table.get("kind"), str) else None
+    return list(cls.model_fields) if cls else list(GateConfig.model_fields)
+
+
+# ------------------------------------------------------------------------------------------------ results
+
+# Results are read back from files: a number must be a number there, not a string that looks like one.
+Num = Annotated[float, PydanticStrict()]
+Int = Annotated[int, PydanticStrict()]
+
+
+class Comparison(Record):
+    """A paired comparison of candidate and base on the same queries (``harness.compare.PairedComparison``)."""
+
+    n: Int
+    base: Num
+    candidate: Num
+    difference: Num
+    relative_difference: Num | None = None
+    ci: tuple[Num, Num]
+    confidence: Num
+    p_value: Num = Field(description="of the bootstrap that made ci: p < 1 - confidence exactly when ci "
+                                       "excludes 0")
+    p_value_t: Num | None = Field(None, description="paired t-test, for reference only")
+    p_value_randomization: Num | None = Field(None, description="sign-flip test, for reference only")
+    interval_method: str | None = None
+    mde: Num
+    sd_difference: Num
+    wins: Int
+    ties: Int
+    losses: Int
+    resamples: Int
+    seed: Int
+
+
+class QueryRow(Record):
+    query_id: str
+    text: str = ""
+    base: Num | None = None
+    candidate: Num | None = None
+    difference: Num | None = None
+
+
+class Reference(Record):
+    """A line the report draws beside the gate's interval (the required gain, the margin)."""
+
+    value: Num
+    label: str
+
+
+class GateResult(Record):
+    """One gate's verdict, with the numbers it was decided on and what the reader is shown."""
+
+    name: str
+    kind: str
+    data: str = "main"
+    metric: str | None = None
+    status: Status
+    passed: bool = False
+    message: str = ""
+    requirement: str = Field("", description="what the gate asks for, in one short line (from the gate class)")
+    observed: str = Field("", description="what was measured against it, where the interval is not the test")
+    decided_by: Literal["interval", "value", "fraction", "pairs", "none"] = "none"
+    reference: Reference | None = None
+    base: Num | None = None
+    candidate: Num | None = None
+    difference: Num | None = None
+    relative_difference: Num | None = None
+    ci: tuple[Num, Num] | None = None
+    confidence: Num | None = None
+    p_value: Num | None = None
+    test: str | None = None
+    threshold: dict[str, Any] = Field(default_factory=dict)
+    mde: Num | None = None
+    n_queries: Int | None = None
+    worst_queries: list[QueryRow] = Field(default_factory=list)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _passed(self) -> "GateResult":
+        self.passed = self.status == PASS
+        return self
+
+
+Side = Literal["base", "candidate"]
+
+
+class DatasetSection(Record):
+    """What a report needs of one data set: means, comparisons, per-query values, the kept rankings."""
+
+    role: Literal["domain", "guard"] = "domain"
+    data: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, dict[str, Num]] = Field(default_factory=dict)
+    comparisons: dict[str, Comparison] = Field(default_factory=dict)
+    queries: dict[str, str] = Field(default_factory=dict)
+    per_query: dict[str, dict[str, dict[str, Num]]] = Field(default_factory=dict,
+                                                               description="side -> query id -> metric -> value")
+    shown_queries: list[str] = Field(default_factory=list)
+    rankings: dict[str, dict[str, list[tuple[str, Num]]]] = Field(default_factory=dict)
+    qrels: dict[str, dict[str, Int]] = Field(default_factory=dict)
+    relevant_ranks: dict[str, dict[str, dict[str, Int | None]]] = Field(default_factory=dict)
+    documents: dict[str, str] = Field(default_factory=dict)
+    conventions: dict[str, Any] = Field(default_factory=dict)
+    tied_rankings: dict[str, Int | None] = Field(default_factory=dict)
+
+
+class SuiteInfo(Record):
+    name: str = Field(min_length=1)
+    path: str = ""
+    description: str = ""
+    sha256: str = ""
+
+
+class SuiteResult(Record):
+    """The result of one gate run (``embedgate.suite-result/2``): everything a report or a later comparison needs,
+    so reading it never needs the models again."""
+
+    schema_: Literal["embedgate.suite-result/2"] = Field(alias="schema")
+    created_at: str
+    suite: SuiteInfo
+    verdict: Verdict
+    summary: str = ""
+    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    gates: list[GateResult]
+    datasets: dict[str, DatasetSection] | None = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+    environment: dict[str, Any] = Field(default_factory=dict)
+    timings: dict[str, Any] = Field(default_factory=dict)
+    files: dict[str, str] = Field(default_factory=dict)
+    error: str | None = None
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=False)
+
+
+def check_result_schema(obj: Any, where: str | Path) -> None:
+    """A clear word for a file of another schema version, before field-by-field validation."""
+    if not isinstance(obj, dict):
+        raise DataError(f"not an embedgate result: the top level is a {type(obj).__name__}, not an object",
+                        path=where)
+    schema = obj.get("schema")
+    if schema in PREVIOUS_SUITE_RESULT_SCHEMAS:
+        raise DataError(f"this result was written by an earlier embedgate (schema {schema}); this version reads "
+                        f"{SUITE_RESULT_SCHEMA}, whose gates state their requirement and decide on the interval they "
+                        f"show. Run the gate again to get a result of this version", path=where, field="schema")
+    if schema != SUITE_RESULT_SCHEMA:
+        raise DataError(f"unknown result schema {schema!r}; this version of embedgate reads {SUITE_RESULT_SCHEMA}",
+                        path=where, field="schema")
+
+
+def parse_suite_result(obj: Any, where: str | Path = "<result>") -> SuiteResult:
+    """A result dict -> SuiteResult; a defect is a DataError naming the file and the field."""
+    check_result_schema(obj, where)
+    try:
+        return SuiteResult.model_validate(obj)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        raise DataError(_message(err, SuiteResult, None), path=where, field=field_name(err["loc"]) or None) \
+            from None
+
+
+class EvalResultFile(Record):
+    """What ``embedgate eval --out`` writes (``embedgate.eval-result/1``)."""
+
+    schema_: Literal["embedgate.eval-result/1"] = Field(alias="schema")
+    metrics: dict[str, float]
+    per_query: dict[str, dict[str, float]] = Field(description="query id -> metric -> value")
+    data: dict[str, Any]
+    model: dict[str, Any]
+    conventions: dict[str, Any] = Field(default_factory=dict)
+    environment: dict[str, Any] = Field(default_factory=dict)
+    timings: dict[str, Any] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class TrainingManifest(Record):
+    """``training_manifest.json`` beside a trained model: what made it, written last (its presence marks a complete
+    model folder)."""
+
+    schema_: Literal["embedgate.training-manifest/1"] = Field(alias="schema")
+    name: str
+    description: str = ""
+    created_at: str
+    started_at: str | None = None
+    wall_time_s: float
+    seed: int
+    recipe: dict[str, Any] = Field(description="path, sha256 of the resolved settings, the settings, the suite")
+    base_model: dict[str, Any]
+    candidate: dict[str, Any]
+    data: dict[str, Any]
+    contamination: dict[str, Any]
+    hard_negatives: dict[str, Any] | None = None
+    training: dict[str, Any]
+    dev_metrics: list[dict[str, Any]] = Field(default_factory=list)
+    dev_selection: dict[str, Any] | None = None
+    timings: dict[str, Any] = Field(default_factory=dict)
+    environment: dict[str, Any] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+def finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+JSON_SCHEMAS: dict[str, type[BaseModel]] = {
+    "suite-result.schema.json": SuiteResult,
+    "eval-result.schema.json": EvalResultFile,
+    "training-manifest.schema.json": TrainingManifest,
+}
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    return {name: model.model_json_schema(by_alias=True) for name, model in JSON_SCHEMAS.items()}
+
+
+if __name__ == "__main__":  # python -m embedgate.harness.schema docs/schemas
+    import json
+    import sys
+
+    from .io import atomic_write_text
+
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/schemas")
+    for fname, schema in json_schemas().items():
+        print(atomic_write_text(out / fname, json.dumps(schema, indent=1, sort_keys=True) + "\n"))
