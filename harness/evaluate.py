@@ -18,7 +18,7 @@ from .metrics import DEFAULT_FAMILIES, DEFAULT_KS, by_query, mean_scores, metric
 from .models import LoadedModel, ModelSpec, load_model
 from .retrieve import Ranking, search
 
-RESULT_SCHEMA = "embedgate.eval-result/1"
+from .schema import EVAL_RESULT_SCHEMA as RESULT_SCHEMA  # noqa: E402
 
 
 @dataclass
@@ -33,7 +33,10 @@ class EvalResult:
     conventions: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The eval result file (``embedgate.eval-result/1``), checked against its model in the schema."""
+        from .schema import EvalResultFile
+
+        return EvalResultFile.model_validate({
             "schema": RESULT_SCHEMA,
             "metrics": self.metrics,
             "per_query": self.per_query,
@@ -42,7 +45,7 @@ class EvalResult:
             "conventions": self.conventions,
             "environment": self.environment,
             "timings": self.timings,
-        }
+        }).model_dump(mode="json", by_alias=True)
 
     def write(self, path: str | Path) -> Path:
         return write_json(path, self.to_dict())

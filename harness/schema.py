@@ -183,7 +183,9 @@ def _message(err: Mapping[str, Any], model: type[BaseModel], known: Mapping[tupl
     if kind in ("string_type", "string_too_short"):
         return f"expected a non-empty string, got {value!r}"
     if kind == "literal_error":
-        return f"must be one of {ctx.get('expected')}, got {value!r}"
+        return f"must be one of {str(ctx.get('expected')).replace(' or ', ', ')}, got {value!r}"
+    if kind == "string_pattern_mismatch":
+        return f"use letters, digits, '-', '_' and '.' (it names the output folder), got {value!r}"
     if kind == "too_short" and isinstance(value, (list, dict)) and not value:
         return "must not be empty"
     if kind in ("dict_type", "model_type"):
@@ -197,6 +199,19 @@ def _message(err: Mapping[str, Any], model: type[BaseModel], known: Mapping[tupl
     return msg
 
 
+def config_error(exc: ValidationError, model: type[BaseModel], *, path: str | Path | None = None, text: str = "",
+                 prefix: tuple = (), known: Mapping[tuple, list[str]] | None = None) -> ConfigError:
+    """The first error of a validation as a ConfigError with file, line and field."""
+    err = exc.errors(include_url=False)[0]
+    loc = tuple(err["loc"])
+    located = (err.get("ctx") or {}).get("error")
+    if isinstance(located, _LocatedError):  # a check that knows its field better than where it ran
+        loc = loc + located.loc if located.relative else located.loc
+    loc = prefix + loc
+    line = toml_line(text, loc) if text else None
+    return ConfigError(_message({**err, "loc": loc}, model, known), path=path, line=line, field=field_name(loc) or None)
+
+
 def validate_config(model: type[BaseModel], raw: Any, *, path: str | Path | None = None, text: str = "",
                     context: dict[str, Any] | None = None, prefix: tuple = (),
                     known: Mapping[tuple, list[str]] | None = None):
@@ -204,11 +219,7 @@ def validate_config(model: type[BaseModel], raw: Any, *, path: str | Path | None
     try:
         return model.model_validate(raw, context=context)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        loc = prefix + tuple(err["loc"])
-        line = toml_line(text, loc) if text else None
-        raise ConfigError(_message({**err, "loc": loc}, model, known), path=path, line=line,
-                          field=field_name(loc) or None) from None
+        raise config_error(exc, model, path=path, text=text, prefix=prefix, known=known) from None
 
 
 # ------------------------------------------------------------------------------------------------ models
@@ -431,8 +442,8 @@ class _LocatedError(ValueError):
         self.relative = relative
 
 
-def _at(loc: tuple, message: str) -> _LocatedError:
-    return _LocatedError(loc, message)
+def _at(loc: tuple, message: str, relative: bool = False) -> _LocatedError:
+    return _LocatedError(loc, message, relative)
 
 
 def load_suite_config(path: str | Path) -> SuiteConfig:
@@ -466,16 +477,7 @@ def load_suite_config(path: str | Path) -> SuiteConfig:
     raw["sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
     known = {("gates", i): sorted(set(_gate_fields(g)) - {"line"}) for i, g in enumerate(gates or [])
              if isinstance(g, dict)}
-    try:
-        return SuiteConfig.model_validate(raw, context={"base_dir": path.parent})
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        loc = tuple(err["loc"])
-        ctx_exc = (err.get("ctx") or {}).get("error")
-        if isinstance(ctx_exc, _LocatedError):
-            loc = loc + ctx_exc.loc if ctx_exc.relative else ctx_exc.loc
-        raise ConfigError(_message({**err, "loc": loc}, SuiteConfig, known), path=path, line=toml_line(text, loc),
-                          field=field_name(loc) or None) from None
+    return validate_config(SuiteConfig, raw, path=path, text=text, context={"base_dir": path.parent}, known=known)
 
 
 def _gate_fields(table: Mapping) -> list[str]:
@@ -483,6 +485,192 @@ def _gate_fields(table: Mapping) -> list[str]:
 
     cls = gate_class(table.get("kind")) if isinstance(table.get("kind"), str) else None
     return list(cls.model_fields) if cls else list(GateConfig.model_fields)
+
+
+# ------------------------------------------------------------------------------------------------ recipes
+# The tables of a training recipe (docs/training.md). Each default is written once, here; ``trainers.recipe``
+# resolves paths and the rules that join tables (the dev set of a training split, the checkpoint kept).
+
+
+class TrainTable(Strict):
+    """``[train]``: one of suite, data or pairs, and how pairs are drawn."""
+
+    suite: str | None = None
+    data: str | None = None
+    pairs: str | None = None
+    split: str = "train"
+    min_relevance: int = Field(1, ge=1)
+    max_pairs: PositiveInt | None = None
+    max_per_query: PositiveInt | None = None
+    max_seq_length: PositiveInt | None = Field(None, description="training-time truncation; the saved model keeps "
+                                                                 "the base's")
+
+
+class DevTable(Strict):
+    """``[dev]``: the queries the best checkpoint is chosen on."""
+
+    enabled: bool = True
+    suite: str | None = None
+    data: str | None = None
+    split: str | None = None
+    holdout: PositiveInt | None = Field(None, description="queries held out of the training split as the dev set")
+    max_queries: PositiveInt | None = None
+    corpus_size: PositiveInt | None = None
+    seed: NonNegativeInt = 0
+    metrics: list[MetricName] = Field(default_factory=lambda: ["ndcg@10", "mrr@10", "recall@100"], min_length=1)
+    metric: MetricName | None = None
+
+
+class MiningSettings(Strict):
+    """``[hard_negatives]``: sentence-transformers' mine_hard_negatives, through the harness cache."""
+
+    enabled: bool = Field(True, exclude=True)
+    num_negatives: PositiveInt = Field(10, description="candidates kept per query")
+    per_pair: PositiveInt = Field(1, description="negative columns per training row")
+    relative_margin: float | None = Field(0.05, ge=0, le=1)
+    absolute_margin: float | None = Field(None, ge=0, le=2)
+    range_min: NonNegativeInt = 0
+    range_max: int | None = None
+    max_score: float | None = Field(None, ge=-1, le=1)
+    sampling: Literal["top", "random"] = "top"
+    margin_reference: Literal["pair", "query"] = Field("pair", description="pair: each pair's own positive score; "
+                                                                           "query: its weakest positive (ST)")
+    batch_size: PositiveInt = 32
+
+    @model_validator(mode="after")
+    def _window(self) -> "MiningSettings":
+        if self.per_pair > self.num_negatives:
+            raise _at(("per_pair",), f"{self.per_pair} is out of range (must be <= num_negatives, "
+                                     f"{self.num_negatives})", relative=True)
+        if self.range_max is not None and self.range_max < self.range_min + self.num_negatives:
+            raise _at(("range_max",), f"{self.range_max} is out of range (must be >= range_min + num_negatives, "
+                                      f"{self.range_min + self.num_negatives})", relative=True)
+        return self
+
+
+LOSSES = ("mnrl", "cached_mnrl", "gist", "cached_gist")
+
+
+class LossSettings(Strict):
+    """``[loss]``: one loss and its own settings."""
+
+    name: Literal["mnrl", "cached_mnrl", "gist", "cached_gist"] = "mnrl"
+    scale: float = Field(20.0, gt=0, description="MNRL: similarity scale (1 / temperature)")
+    temperature: float = Field(0.01, gt=0, le=10, description="GIST")
+    mini_batch_size: PositiveInt = 32
+    guide_model: dict[str, Any] | None = None
+    margin_strategy: Literal["absolute", "relative"] = "absolute"
+    margin: float = Field(0.0, ge=0, le=1)
+    matryoshka_dims: tuple[int, ...] = ()
+    matryoshka_weights: tuple[float, ...] = ()
+
+    @field_validator("guide_model", mode="before")
+    @classmethod
+    def _guide(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        from .errors import EmbedgateError
+
+        try:
+            return ModelSpec.parse({"name": value} if isinstance(value, str) else value).settings()
+        except EmbedgateError as exc:
+            raise ValueError(exc.message) from None
+
+    @field_validator("matryoshka_dims", mode="before")
+    @classmethod
+    def _dims(cls, value: Any) -> Any:
+        if not isinstance(value, (list, tuple)) or not all(
+                isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in value):
+            raise ValueError("expected a list of positive integers, e.g. [384, 256, 128, 64]")
+        if len(set(value)) != len(value):
+            raise ValueError("dimensions repeat")
+        return tuple(value)
+
+    @model_validator(mode="after")
+    def _belongs(self) -> "LossSettings":
+        given = self.model_fields_set
+        gist = self.name in ("gist", "cached_gist")
+        if gist and self.guide_model is None:
+            raise _at(("guide_model",), f"the {self.name} loss needs a guide model (guide_model = \"name or "
+                                        f"folder\")", relative=True)
+        if not gist and "guide_model" in given:
+            raise _at(("guide_model",), f"guide_model is only used by the gist losses, not {self.name}",
+                      relative=True)
+        for key in ("margin", "margin_strategy", "temperature"):
+            if not gist and key in given:
+                raise _at((key,), f"{key} belongs to the gist losses, not {self.name} (which uses scale)",
+                          relative=True)
+        if gist and "scale" in given:
+            raise _at(("scale",), "the gist losses take temperature, not scale", relative=True)
+        if not self.name.startswith("cached") and "mini_batch_size" in given:
+            raise _at(("mini_batch_size",), f"mini_batch_size belongs to the cached losses, not {self.name}",
+                      relative=True)
+        w = self.matryoshka_weights
+        if w and (len(w) != len(self.matryoshka_dims) or not all(x > 0 for x in w)):
+            raise _at(("matryoshka_weights",), "expected one positive weight per dimension", relative=True)
+        return self
+
+
+class Schedule(Strict):
+    """``[schedule]``: the Trainer's arguments that a recipe sets."""
+
+    epochs: float = Field(1.0, gt=0, le=1000)
+    max_steps: PositiveInt | None = None
+    batch_size: PositiveInt = 32
+    learning_rate: float = Field(2e-5, gt=0, le=1)
+    warmup: float = Field(0.1, ge=0, description="a fraction of the steps (< 1) or a number of steps (>= 1)")
+    weight_decay: float = Field(0.01, ge=0, le=1)
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
+    gradient_accumulation_steps: PositiveInt = 1
+    eval_steps: PositiveInt | None = Field(None, description="None: once per epoch")
+    save_steps: PositiveInt | None = Field(None, description="None: with every evaluation")
+    save_total_limit: PositiveInt = 2
+    logging_steps: PositiveInt = 10
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    keep: Literal["best", "last"] | None = Field(None, description="best on the dev metric (the default with a dev "
+                                                                   "set), or the last")
+    keep_checkpoints: bool = False
+    dataloader_workers: NonNegativeInt = 0
+
+    @field_validator("warmup")
+    @classmethod
+    def _warmup(cls, value: float) -> float:
+        if value >= 1 and not float(value).is_integer():
+            raise ValueError("warmup is a fraction of the steps (< 1) or a whole number of steps")
+        return float(value)
+
+
+class ContaminationData(Strict):
+    path: str
+    split: str = "test"
+
+
+class ContaminationTable(Strict):
+    """``[contamination]``: what the training pairs are checked against (the recipe's suite by default)."""
+
+    suites: list[str] = Field(default_factory=list)
+    data: list[ContaminationData] = Field(default_factory=list)
+    threshold: float = Field(0.9, gt=0, le=1)
+    ngram: int = Field(5, ge=1, le=20)
+
+
+class RecipeFile(Strict):
+    """A training recipe as written (``trainers/recipes/*.toml``), before its paths are resolved."""
+
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                             description="names the output folder: letters, digits, '-', '_' and '.'")
+    description: str = ""
+    suite: str | None = None
+    output: str | None = None
+    seed: NonNegativeInt = 0
+    allow_contamination: bool = False
+    base: ModelSpec
+    train: TrainTable
+    dev: DevTable = Field(default_factory=DevTable)
+    hard_negatives: MiningSettings | None = None
+    loss: LossSettings = Field(default_factory=LossSettings)
+    schedule: Schedule = Field(default_factory=Schedule)
+    contamination: ContaminationTable = Field(default_factory=ContaminationTable)
 
 
 # ------------------------------------------------------------------------------------------------ results

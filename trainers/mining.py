@@ -21,7 +21,6 @@ import contextlib
 import io
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -34,18 +33,8 @@ from .pairs import PairSet, TrainingPair
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class MiningSettings:
-    num_negatives: int = 10        # candidates kept per query (sentence-transformers' num_negatives)
-    per_pair: int = 1              # negative columns per training row
-    relative_margin: float | None = 0.05
-    absolute_margin: float | None = None
-    range_min: int = 0
-    range_max: int | None = None
-    max_score: float | None = None
-    sampling: str = "top"          # "top" or "random"
-    margin_reference: str = "pair"  # "pair": each pair's own positive score; "query": its weakest positive (ST)
-    batch_size: int = 32
+# typed (with its defaults) in the schema, beside every other config
+from embedgate.harness.schema import MiningSettings  # noqa: E402
 
 
 class _CachedEncoder:
@@ -215,7 +204,7 @@ def mine(pairs: PairSet, model: LoadedModel, settings: MiningSettings, cache: Em
     queries = {p.query for p in pairs.pairs}
     kept_queries = {p.query for p in out}
     stats = {
-        "settings": {k: getattr(settings, k) for k in settings.__dataclass_fields__} | {"window": window},
+        "settings": settings.model_dump() | {"window": window},
         "model": model.spec.name,
         "model_fingerprint": model.fingerprint,
         "pairs_in": len(pairs.pairs),

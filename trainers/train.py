@@ -514,9 +514,8 @@ def _run_trainer(recipe: Recipe, base, pairs, dev_set, ckpt_dir: Path, precision
         if gspec.max_seq_length:
             guide.max_seq_length = gspec.max_seq_length
     loss = build_loss(recipe.loss, model, guide=guide, world_size=world_size())
-    import dataclasses
 
-    eval_spec = dataclasses.replace(recipe.base_spec, max_seq_length=base.max_seq_length)
+    eval_spec = recipe.base_spec.model_copy(update={"max_seq_length": base.max_seq_length})
     evaluator = HarnessEvaluator(dev_set, eval_spec, recipe.dev.metrics, recipe.dev.metric) if dev_set else None
     train_dataset = pairs.to_dataset()
     args = training_arguments(recipe, ckpt_dir, precision, dev_set is not None, resuming=resume_from is not None)
@@ -558,8 +557,10 @@ def _manifest(recipe: Recipe, out: Path, base, pairs, report, mining_stats, dev_
         best = {"metric": key, "base": start["metrics"].get(key) if start else None,
                 "kept_step": chosen_step, "kept": chosen["metrics"].get(key) if chosen else None,
                 "rule": recipe.schedule.keep}
-    return {
-        "schema": "embedgate.training-manifest/1",
+    from embedgate.harness.schema import MANIFEST_SCHEMA, TrainingManifest
+
+    return TrainingManifest.model_validate({
+        "schema": MANIFEST_SCHEMA,
         "name": recipe.name,
         "description": recipe.description,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -579,7 +580,7 @@ def _manifest(recipe: Recipe, out: Path, base, pairs, report, mining_stats, dev_
         "training": {
             "loss": describe_loss(recipe.loss),
             "batch_sampler": "no_duplicates",
-            "schedule": {k: getattr(recipe.schedule, k) for k in recipe.schedule.__dataclass_fields__},
+            "schedule": recipe.schedule.model_dump(),
             "train_max_seq_length": recipe.train.max_seq_length or base.max_seq_length,
             "precision": precision,
             "device": device_kind,
@@ -598,4 +599,4 @@ def _manifest(recipe: Recipe, out: Path, base, pairs, report, mining_stats, dev_
         "dev_selection": best,
         "timings": timings,
         "environment": environment(),
-    }
+    }).model_dump(mode="json", by_alias=True)
