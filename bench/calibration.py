@@ -4,12 +4,12 @@ Takes one suite result written by `embedgate gate` and treats its full-suite mea
 all queries) as the truth. Random subsets of n queries (drawn without replacement) then play the part of smaller
 suites drawn from the same population of questions:
 
-- coverage: how often the paired BCa interval of `paired_compare` holds D (stated: 95%);
+- coverage: how often the deciding interval of `paired_compare` (the paired t-test's) holds D (stated: 95%);
 - centred null: with D subtracted from every candidate value (true mean difference 0), how often the improvement
   gate's PASS condition with min_absolute = 0 (difference > 0 and interval above 0) holds anyway (allowed: 2.5%,
   the upper tail of a 95% two-sided interval), and whether p < 0.05 agrees with "interval excludes 0" every time;
-- for reference, on the same subsets: a plain paired t-interval's coverage and the sign-flip p-value's rejection
-  rate under the centred null (the procedure that decided before the BCa p-value);
+- for reference, on the same subsets: the paired BCa bootstrap interval's coverage and null rejection (the
+  interval an earlier version showed) and the sign-flip p-value's null rejection (the p it decided on);
 - power on the real (uncentred) data: how often the gate with min_relative = 0.05 passes.
 
 Each rate comes with a Wilson 95% interval for the finite number of subsets.
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from embedgate.harness.compare import paired_compare
+from embedgate.harness.compare import bootstrap_interval, paired_compare
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -96,13 +96,14 @@ class Rate:
 @dataclass
 class SizeResult:
     n: int
-    coverage: Rate = field(default_factory=Rate)  # BCa interval holds D
+    coverage: Rate = field(default_factory=Rate)  # the deciding (t) interval holds D
     miss_below: int = 0  # D below the interval (the interval claims too much gain)
     miss_above: int = 0
-    t_coverage: Rate = field(default_factory=Rate)
+    bca_coverage: Rate = field(default_factory=Rate)  # reference: the BCa bootstrap interval holds D
     power: Rate = field(default_factory=Rate)  # real data, min_relative = 0.05 gate passes
     null_false_pass: Rate = field(default_factory=Rate)  # centred: difference > 0 and ci[0] > 0
-    null_reject: Rate = field(default_factory=Rate)  # centred: BCa interval excludes 0 (two-sided)
+    null_reject: Rate = field(default_factory=Rate)  # centred: the deciding interval excludes 0 (two-sided)
+    null_bca: Rate = field(default_factory=Rate)  # centred: the BCa interval excludes 0 (two-sided)
     null_signflip: Rate = field(default_factory=Rate)  # centred: sign-flip p < 0.05 (two-sided)
     p_agrees: Rate = field(default_factory=Rate)  # centred: (p < 0.05) == (interval excludes 0)
     methods: dict = field(default_factory=dict)  # interval_method -> count, both experiments
@@ -116,14 +117,6 @@ class SizeResult:
     @property
     def null_ok(self) -> bool:
         return self.null_false_pass.ci[0] <= ALPHA / 2
-
-
-def t_interval(d: np.ndarray) -> tuple[float, float]:
-    m = float(d.mean())
-    n = len(d)
-    se = float(d.std(ddof=1)) / np.sqrt(n)
-    h = float(stats.t.ppf(1 - ALPHA / 2, df=n - 1)) * se
-    return (m - h, m + h)
 
 
 def subsets(total: int, n: int, count: int, seed: int, stream: int):
@@ -157,8 +150,8 @@ def run_size(qids: list[str], b: np.ndarray, c: np.ndarray, D: float, n: int, su
         out.miss_below += int(D < lo)
         out.miss_above += int(D > hi)
         widths.append(hi - lo)
-        tlo, thi = t_interval(c[idx] - b[idx])
-        out.t_coverage.add(tlo <= D <= thi)
+        blo, bhi = bootstrap_interval(c[idx] - b[idx], CONFIDENCE, resamples, i)[0]
+        out.bca_coverage.add(blo <= D <= bhi)
         req = MIN_RELATIVE * cmp.base
         out.power.add(cmp.difference >= req and cmp.difference > 0 and lo > 0)
         if progress and (i + 1) % 100 == 0:
@@ -171,6 +164,8 @@ def run_size(qids: list[str], b: np.ndarray, c: np.ndarray, D: float, n: int, su
         out.null_false_pass.add(cmp.difference > 0 and lo > 0)
         out.null_reject.add(excludes)
         out.null_signflip.add(cmp.p_value_randomization < ALPHA)
+        blo, bhi = bootstrap_interval(c_null[idx] - b[idx], CONFIDENCE, resamples, i)[0]
+        out.null_bca.add(blo > 0 or bhi < 0)
         out.p_agrees.add((cmp.p_value < ALPHA) == excludes)
         if progress and (i + 1) % 100 == 0:
             print(f"  n={n} null {i + 1}/{suites} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
@@ -179,14 +174,14 @@ def run_size(qids: list[str], b: np.ndarray, c: np.ndarray, D: float, n: int, su
     return out
 
 
-HEADER = ("| n | coverage of D [Wilson 95%] | t-interval coverage | null false-pass [Wilson 95%] | "
-          "null rejection, BCa two-sided | null rejection, sign-flip | power (gain >= 5%) |")
-RULE = "|---:|---|---|---|---|---|---|"
+HEADER = ("| n | coverage of D, t (deciding) | coverage, BCa bootstrap (reference) | null false-pass (gate) | "
+          "null rejection, t two-sided | null rejection, BCa | null rejection, sign-flip | power (gain >= 5%) |")
+RULE = "|---:|---|---|---|---|---|---|---|"
 
 
 def row(r: SizeResult) -> str:
-    return (f"| {r.n} | {r.coverage.text()} | {r.t_coverage.text()} | {r.null_false_pass.text()} | "
-            f"{r.null_reject.text()} | {r.null_signflip.text()} | {r.power.text(False)} |")
+    return (f"| {r.n} | {r.coverage.text()} | {r.bca_coverage.text()} | {r.null_false_pass.text()} | "
+            f"{r.null_reject.text()} | {r.null_bca.text()} | {r.null_signflip.text()} | {r.power.text(False)} |")
 
 
 def verdict(results: list[SizeResult]) -> str:
@@ -198,7 +193,7 @@ def verdict(results: list[SizeResult]) -> str:
     cov = each(lambda r: r.coverage)
     fp = each(lambda r: r.null_false_pass)
     if all(r.coverage_ok and r.null_ok for r in results):
-        first = (f"At {sizes} the decision rule is calibrated within sampling error: the BCa interval holds the "
+        first = (f"At {sizes} the decision rule is calibrated within sampling error: the paired t-interval holds the "
                  f"full-suite difference in {cov} of subsets (Wilson upper bound >= 95%) and the gate passes a "
                  f"zero-effect candidate in {fp} (Wilson lower bound <= 2.5%).")
     else:
@@ -209,11 +204,12 @@ def verdict(results: list[SizeResult]) -> str:
         first = (f"The decision rule is NOT calibrated within sampling error at {', '.join(bad)}; across {sizes} "
                  f"coverage is {cov} (stated 95%) and the zero-effect false-pass rate is {fp} (allowed 2.5%).")
     agree = all(r.p_agrees.k == r.p_agrees.n for r in results)
-    tcov = each(lambda r: r.t_coverage)
+    bcov = each(lambda r: r.bca_coverage)
     sf = each(lambda r: r.null_signflip)
-    bca = each(lambda r: r.null_reject)
-    second = (f"For comparison, the plain paired t-interval covers {tcov} and the sign-flip test (the earlier "
-              f"deciding p-value) rejects a true null in {sf} against the BCa interval's {bca} (both two-sided, nominal 5%); the "
+    bca = each(lambda r: r.null_bca)
+    second = (f"For comparison, the BCa bootstrap interval (shown by an earlier version) covers {bcov} and rejects a "
+              f"true null in {bca}, the sign-flip test (the p-value that version decided on) in {sf} (two-sided, "
+              f"nominal 5%); the "
               f"shown p-value {'agreed' if agree else 'did NOT always agree'} with the interval in every "
               f"null subset{'' if agree else ' (see the table)'}.")
     return first + " " + second
@@ -248,19 +244,22 @@ def render(args, command: str, result: dict, b: np.ndarray, c: np.ndarray, D: fl
     lines = [
         "# Calibration of the improvement gate",
         "",
-        "Does the paired BCa interval that decides the improvement gate hold its stated 95%, and does the gate "
+        "Does the paired interval that decides the improvement gate (the inversion of the paired t-test) hold its "
+        "stated 95%, and does the gate "
         "pass a candidate with no true gain at most 2.5% of the time? Measured on real per-query scores with "
         "`bench/calibration.py`.",
         "",
         "## What was measured",
         "",
         f"- Command: `{command}`",
-        f"- Input: `{args.result}` ({schema}), dataset `main`, metric `{args.metric}`, {len(b):,} queries.",
+        f"- Input: `{args.result}` ({schema}), dataset `main`, metric `{args.metric}`, {len(b):,} queries: the "
+        f"per-query scores of the shipped regulatory candidate, the result JSON that the README's first command "
+        f"writes under `embedgate-results/` (any result of `suites/regulatory` will do).",
         f"- Truth: the full-suite mean difference D = {D:+.5f} (base {b.mean():.5f}, candidate {c.mean():.5f}; "
         f"sd of per-query differences {d.std(ddof=1):.4f}; {int(np.count_nonzero(d == 0)):,} of {len(d):,} "
         f"differences are exactly 0).",
         f"- For each size n: {args.suites:,} random n-query subsets (without replacement) of the real data for "
-        f"coverage, t-interval coverage and power, and {args.suites:,} further subsets with D subtracted from every "
+        f"coverage (t and BCa) and power, and {args.suites:,} further subsets with D subtracted from every "
         f"candidate value (true mean difference 0) for the null columns. Each subset i runs `paired_compare` "
         f"with {args.resamples:,} resamples and seed=i; subsets are drawn with numpy's Generator seeded from "
         f"(seed={args.seed}, n, experiment).",

@@ -1,16 +1,18 @@
 """Paired comparison of two models over the same queries: is the difference real or noise?
 
-For per-query scores b_i (base) and c_i (candidate) on the same queries, d_i = c_i - b_i. One procedure decides:
-- the mean difference and its paired bootstrap confidence interval (BCa, scipy; percentile when BCa is undefined on
-  degenerate data);
-- the p-value of that same bootstrap, by inverting the interval: the smallest 1 - confidence at which the interval
-  would exclude 0. So ``p < 1 - confidence`` exactly when the shown interval excludes 0, and a gate that reads the
-  interval can never be contradicted by the p-value it shows (an earlier version decided on a sign-flip p-value
-  beside the interval; the two disagree on skewed, tie-heavy per-query data);
-- for reference only (never deciding): the paired randomization (sign-flip) p-value and the paired t-test p-value;
-- the minimum detectable effect (MDE): the smallest true mean difference that a two-sided paired t-test at this
-  confidence would detect with 80% power, given the spread of d and the number of queries. When a gate asks for an
-  effect smaller than the MDE, the suite is too small to show it, and the gate says so.
+For per-query scores b_i (base) and c_i (candidate) on the same queries, d_i = c_i - b_i. One procedure decides,
+the paired t-test, and everything a gate shows comes from it:
+- the mean difference and its confidence interval, mean(d) +/- t(1 - alpha/2, n - 1) * sd(d) / sqrt(n): the
+  inversion of the test, so ``p < 1 - confidence`` exactly when the interval excludes 0;
+- the two-sided p-value of that test;
+- the minimum detectable effect (MDE): the smallest true mean difference the same test detects with 80% power, given
+  the spread of d and the number of queries. When a gate asks for an effect smaller than the MDE, the suite is too
+  small to show it, and the gate says so.
+Why the t-test and not a bootstrap: on the 2,786 regulatory questions (skewed, tie-heavy NDCG differences, 61% exactly
+0), subsuites of 57 queries gave the BCa bootstrap interval 92.6% coverage of the full-suite gain for a stated 95%;
+the t-interval held its level (docs/calibration.md). IR studies find the same (the t-test and the permutation test
+keep their error rates; bootstrap tests are liberal on small topic sets).
+For reference only, never deciding: the paired randomization (sign-flip) p-value.
 """
 from __future__ import annotations
 
@@ -33,10 +35,10 @@ class PairedComparison:
     relative_difference: float | None
     ci: tuple[float, float]
     confidence: float
-    p_value: float  # of the bootstrap that made ``ci``: p < 1 - confidence <=> 0 lies outside ``ci``
-    p_value_t: float  # reference only
-    p_value_randomization: float  # reference only
-    interval_method: str  # "bca", "percentile" (BCa undefined) or "degenerate" (every difference equal)
+    p_value: float  # of the paired t-test whose inversion is ``ci``: p < 1 - confidence <=> 0 lies outside ``ci``
+    p_value_t: float  # the same test (kept for results of the previous layout)
+    p_value_randomization: float  # reference only, never deciding
+    interval_method: str  # "t", or "degenerate" (one query, or every difference equal)
     mde: float
     sd_difference: float
     wins: int
@@ -123,8 +125,9 @@ def bca_p_value(distribution: np.ndarray, estimate: float, acceleration: float) 
 
 def bootstrap_interval(d: np.ndarray, confidence: float, resamples: int, seed: int
                        ) -> tuple[tuple[float, float], float, str]:
-    """(interval, p-value, method): the paired bootstrap of the mean difference and the p-value of that same
-    bootstrap (see ``bca_p_value``)."""
+    """(interval, p-value, method): the paired BCa bootstrap of the mean difference and the p-value of that same
+    bootstrap (see ``bca_p_value``). Not the deciding procedure (it undercovers on small suites, see the module
+    docstring); kept for comparison in ``bench/calibration.py``."""
     mean = float(d.mean())
     if len(d) < 2 or np.all(d == d[0]):
         return (mean, mean), (1.0 if mean == 0 else 0.0), "degenerate"
@@ -156,10 +159,6 @@ def _agree(p: float, ci: tuple[float, float], confidence: float) -> float:
     if not excludes_zero and p < alpha:
         return alpha
     return p
-
-
-def bootstrap_ci(d: np.ndarray, confidence: float, resamples: int, seed: int) -> tuple[float, float]:
-    return bootstrap_interval(d, confidence, resamples, seed)[0]
 
 
 def minimum_detectable_effect(sd: float, n: int, confidence: float = DEFAULT_CONFIDENCE,
@@ -204,20 +203,30 @@ def paired_compare(base: Mapping[str, float], candidate: Mapping[str, float], *,
     d = c - b
     mean_b, mean_c, mean_d = float(b.mean()), float(c.mean()), float(d.mean())
     sd = float(d.std(ddof=1)) if n > 1 else 0.0
-    if n > 1 and sd > 0:
-        from scipy import stats
-
-        p_t = float(stats.ttest_rel(c, b).pvalue)
-    else:
-        p_t = 1.0 if mean_d == 0 else 0.0
     rng = np.random.default_rng(seed)
-    ci, p_value, method = bootstrap_interval(d, confidence, resamples, seed)
+    ci, p_t = t_interval(d, confidence)
     return PairedComparison(
         n=n, base=mean_b, candidate=mean_c, difference=mean_d,
         relative_difference=(mean_d / mean_b) if mean_b != 0 else None,
-        ci=ci, confidence=confidence, p_value=p_value, p_value_t=p_t,
-        p_value_randomization=sign_flip_p_value(d, resamples, rng), interval_method=method,
+        ci=ci, confidence=confidence, p_value=p_t, p_value_t=p_t,
+        p_value_randomization=sign_flip_p_value(d, resamples, rng),
+        interval_method="t" if n > 1 and sd > 0 else "degenerate",
         mde=minimum_detectable_effect(sd, n, confidence, power), sd_difference=sd,
         wins=int(np.count_nonzero(d > 0)), ties=int(np.count_nonzero(d == 0)), losses=int(np.count_nonzero(d < 0)),
         resamples=resamples, seed=seed,
     )
+
+
+def t_interval(d: np.ndarray, confidence: float) -> tuple[tuple[float, float], float]:
+    """(interval, two-sided p-value) of the paired t-test on the differences ``d``. Degenerate data (one query, or
+    every difference equal) give the point interval and p = 1 for a zero difference, 0 otherwise."""
+    n, mean = len(d), float(d.mean())
+    sd = float(d.std(ddof=1)) if n > 1 else 0.0
+    if n < 2 or sd == 0:
+        return (mean, mean), (1.0 if mean == 0 else 0.0)
+    from scipy import stats
+
+    se = sd / np.sqrt(n)
+    half = float(stats.t.ppf(1 - (1 - confidence) / 2, df=n - 1)) * se
+    p = float(2 * stats.t.sf(abs(mean) / se, df=n - 1))
+    return (mean - half, mean + half), p

@@ -82,12 +82,30 @@ def test_p_value_is_the_intervals_own():
     assert min(seen.values()) > 20  # both sides of the rule were exercised
 
 
+def test_interval_is_the_t_tests_own_and_matches_scipy():
+    """The deciding interval and p-value, checked against scipy's paired t-test computed independently."""
+    from scipy import stats
+
+    rng = np.random.default_rng(11)
+    b = rng.uniform(0.1, 0.7, 57)
+    c = np.clip(b + np.where(rng.random(57) < 0.4, rng.exponential(0.2, 57) * rng.choice([-1, 1], 57), 0), 0, 1)
+    res = paired_compare(*_pairs(b, c), confidence=0.9, resamples=500)
+    ref = stats.ttest_rel(c, b)
+    lo, hi = ref.confidence_interval(confidence_level=0.9)
+    assert res.ci == pytest.approx((lo, hi), abs=1e-12) and res.p_value == pytest.approx(ref.pvalue, abs=1e-12)
+    assert res.interval_method == "t"
+
+
 def test_bootstrap_p_value_matches_the_t_test_on_large_normal_samples():
-    """An independent check of the inversion: on large, symmetric samples BCa's z0 and acceleration vanish and the
-    bootstrap p-value must approach the paired t-test's."""
-    rng = np.random.default_rng(3)
+    """The BCa inversion kept for the calibration bench: on large, symmetric samples BCa's z0 and acceleration vanish
+    and its p-value must approach the t-test's."""
+    from scipy import stats
+
+    from embedgate.harness.compare import bootstrap_interval
+
+    rng = np.random.default_rng(5)
     for shift in (0.004, 0.006, 0.01):
-        b = rng.uniform(0.2, 0.6, 4000)
-        res = paired_compare(*_pairs(b, b + rng.normal(shift, 0.15, 4000)), resamples=20_000, seed=1)
-        assert res.interval_method == "bca"
-        assert res.p_value == pytest.approx(res.p_value_t, rel=0.12, abs=0.004)
+        d = rng.normal(shift, 0.15, 4000)
+        ci, p_boot, method = bootstrap_interval(d, 0.95, 20_000, 1)
+        assert method == "bca" and (p_boot < 0.05) == (ci[0] > 0 or ci[1] < 0)
+        assert p_boot == pytest.approx(float(stats.ttest_1samp(d, 0).pvalue), rel=0.12, abs=0.004)

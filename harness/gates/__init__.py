@@ -7,8 +7,8 @@ kind is one module plus its tests (docs/gates.md).
 Statuses: ``pass``; ``fail`` (the evidence says no); ``inconclusive`` (shown as NOT SHOWN: the data cannot show the
 asked-for effect); ``error`` (the gate could not be computed). Only ``pass`` lets a candidate through.
 
-One decision rule: a gate that compares base and candidate decides on the paired bootstrap interval it shows, and
-the p-value it shows comes from that same bootstrap (``harness.compare``), so the two can never disagree.
+One decision rule: a gate that compares base and candidate decides on the paired interval it shows, the inversion
+of the paired t-test whose p-value it shows (``harness.compare``), so the two can never disagree.
 """
 from __future__ import annotations
 
@@ -136,8 +136,8 @@ def conf_label(confidence: float) -> str:
     return f"{100 * confidence:g}% CI"
 
 
-INTERVAL_TEST = "paired BCa bootstrap of the mean difference over queries ({resamples} resamples); p from the same " \
-                "bootstrap (p < {alpha:g} exactly when the {conf} excludes 0)"
+INTERVAL_TEST = "paired t-test over {n} queries; the {conf} is its inversion (p < {alpha:g} exactly when the interval " \
+                "excludes 0)"
 
 
 def worst_queries(ctx: GateContext, metric: str, n: int = 5, threshold: float = 0.0) -> list[QueryRow]:
@@ -163,7 +163,7 @@ def interval_fields(cmp: PairedComparison) -> dict[str, Any]:
     return dict(base=cmp.base, candidate=cmp.candidate, difference=cmp.difference,
                 relative_difference=cmp.relative_difference, ci=tuple(cmp.ci), confidence=cmp.confidence,
                 p_value=cmp.p_value, mde=cmp.mde, n_queries=cmp.n, decided_by="interval",
-                test=INTERVAL_TEST.format(resamples=cmp.resamples, alpha=1 - cmp.confidence,
+                test=INTERVAL_TEST.format(n=cmp.n, alpha=round(1 - cmp.confidence, 6),
                                           conf=conf_label(cmp.confidence)))
 
 
