@@ -174,7 +174,9 @@ def _message(err: Mapping[str, Any], model: type[BaseModel], known: Mapping[tupl
               "less_than": ("<", "lt")}
     if kind in bounds:
         op, key = bounds[kind]
-        return f"{value!r} is out of range (must be {op} {ctx.get(key)})"
+        bound = ctx.get(key)
+        return f"{value!r} is out of range (must be {op} {bound:g})" if isinstance(bound, (int, float)) else \
+            f"{value!r} is out of range (must be {op} {bound})"
     if kind in ("float_parsing", "float_type", "int_type", "int_parsing", "int_from_float"):
         what = "an integer" if kind.startswith("int") else "a number"
         return f"expected {what}, got {value!r}"
@@ -306,8 +308,8 @@ class DataRef(Strict):
 
     @field_validator("path", mode="before")
     @classmethod
-    def _path(cls, value: Any, info: ValidationInfo) -> Path:
-        return resolve_path(value, info)
+    def _path(cls, value: Any, info: ValidationInfo) -> str:
+        return str(resolve_path(value, info))  # a str: pydantic makes the Path, in JSON mode too
 
 
 class EvaluationOptions(Strict):
@@ -588,7 +590,9 @@ class LossSettings(Strict):
 
     @model_validator(mode="after")
     def _belongs(self) -> "LossSettings":
-        given = self.model_fields_set
+        # a setting "given" is one that differs from its default: a dump read back must validate the same
+        given = {k for k, f in type(self).model_fields.items() if getattr(self, k) != f.get_default(
+            call_default_factory=True)}
         gist = self.name in ("gist", "cached_gist")
         if gist and self.guide_model is None:
             raise _at(("guide_model",), f"the {self.name} loss needs a guide model (guide_model = \"name or "
