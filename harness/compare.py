@@ -226,7 +226,7 @@ def t_interval(d: np.ndarray, confidence: float) -> tuple[tuple[float, float], f
         return (mean, mean), (1.0 if mean == 0 else 0.0)
     from scipy import stats
 
-    se = sd / np.sqrt(n)
+    se = sd / float(np.sqrt(n))
     half = float(stats.t.ppf(1 - (1 - confidence) / 2, df=n - 1)) * se
     p = float(2 * stats.t.sf(abs(mean) / se, df=n - 1))
-    return (mean - half, mean + half), p
+    return (float(mean - half), float(mean + half)), p

@@ -60,3 +60,19 @@ resamples = 2000
 {gates}
 """)
     return folder
+
+
+def write_tiny_suite(folder: Path, model: str, data: Path, gates: str, *, ks=(1, 5, 10), resamples: int = 500) -> Path:
+    """A one-set suite on a small BEIR folder, with the given [[gates]] tables."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "suite.toml").write_text(f"""name = "{folder.name}"
+[base]
+model = "{model}"
+[data.main]
+path = "{data}"
+[evaluation]
+metrics = ["ndcg@10"]
+ks = {list(ks)}
+resamples = {resamples}
+{gates}""")
+    return folder

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from suite_helpers import write_tiny_suite
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = {"harness": "embedgate.harness", "reports": "embedgate.reports", "trainers": "embedgate.trainers"}
 
@@ -112,17 +114,7 @@ def user_repo(tmp_path, small_beir, tiny_model):
         (repo / name / "__init__.py").write_text(USER_PACKAGE.format(name=name))
     (repo / "conftest.py").write_text("import harness, reports, trainers  # the user's own\n"
                                       "assert reports.OWNER == 'user'\n")
-    suite = repo / "suites" / "tiny"
-    suite.mkdir(parents=True)
-    (suite / "suite.toml").write_text(f"""name = "tiny"
-[base]
-model = "{tiny_model}"
-[data.main]
-path = "{small_beir}"
-[evaluation]
-metrics = ["ndcg@10"]
-ks = [1, 5, 10]
-resamples = 500
+    write_tiny_suite(repo / "suites" / "tiny", str(tiny_model), small_beir, """
 [[gates]]
 kind = "absolute"
 metric = "ndcg@10"

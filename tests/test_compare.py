@@ -109,3 +109,14 @@ def test_bootstrap_p_value_matches_the_t_test_on_large_normal_samples():
         ci, p_boot, method = bootstrap_interval(d, 0.95, 20_000, 1)
         assert method == "bca" and (p_boot < 0.05) == (ci[0] > 0 or ci[1] < 0)
         assert p_boot == pytest.approx(float(stats.ttest_1samp(d, 0).pvalue), rel=0.12, abs=0.004)
+
+
+def test_every_number_is_a_plain_python_number():
+    """Results are serialised as JSON: a numpy scalar leaking into a comparison (or a gate's details, through a
+    comparison of two numpy floats) would break writing them."""
+    rng = np.random.default_rng(2)
+    b = rng.uniform(0.1, 0.6, 30)
+    res = paired_compare(*_pairs(b, b + rng.normal(0.05, 0.1, 30)), resamples=200)
+    for name, value in res.as_dict().items():
+        values = value if isinstance(value, list) else [value]
+        assert all(type(v) in (int, float, str, type(None)) for v in values), (name, [type(v) for v in values])

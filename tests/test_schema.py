@@ -12,6 +12,7 @@ from embedgate.harness import schema as S
 from embedgate.harness.errors import ConfigError
 from embedgate.harness.gates import gate_class, gate_kinds
 from embedgate.harness.suite import load_suite
+from suite_helpers import write_tiny_suite
 from test_reports_builder import build_error_result, build_result
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,23 +44,14 @@ def test_results_the_tests_write_validate(tmp_path, small_beir, tiny_model):
     from embedgate.harness.evaluate import evaluate
     from embedgate.harness.suite import run_suite
 
-    (tmp_path / "s").mkdir()
-    (tmp_path / "s" / "suite.toml").write_text(f"""name = "s"
-[base]
-model = "{tiny_model}"
-[data.main]
-path = "{small_beir}"
-[evaluation]
-metrics = ["ndcg@10"]
-ks = [1, 10]
-resamples = 200
+    write_tiny_suite(tmp_path / "s", str(tiny_model), small_beir, """
 [[gates]]
 kind = "improvement"
 metric = "ndcg@10"
 [[gates]]
 kind = "golden"
-queries = [{{query = "q1", documents = ["d0"]}}]
-""")
+queries = [{query = "q1", documents = ["d0"]}]
+""", ks=(1, 10), resamples=200)
     result = run_suite(tmp_path / "s", str(tiny_model), cache=False, out_dir=tmp_path / "out")
     on_disk = json.loads(Path(result.files["json"]).read_text())
     _validator("suite-result.schema.json").validate(on_disk)

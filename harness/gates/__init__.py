@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Mapping
 
 from ..compare import PairedComparison
-from ..schema import ERROR, FAIL, INCONCLUSIVE, PASS, GateConfig, GateResult, QueryRow, Reference
+from ..schema import ERROR, FAIL, INCONCLUSIVE, PASS, GateConfig, GateResult, MetricName, QueryRow, Reference
 
-__all__ = ["Gate", "GateContext", "GateResult", "gate_class", "gate_kinds", "run_gate", "error_result", "PASS", "FAIL",
+__all__ = ["Gate", "MetricGate", "GateContext", "GateResult", "gate_class", "gate_kinds", "run_gate", "error_result", "PASS", "FAIL",
            "INCONCLUSIVE", "ERROR"]
 
 _KINDS: dict[str, type["Gate"]] = {}
@@ -41,7 +41,7 @@ class GateContext:
 
 class Gate(GateConfig):
     """The base of every gate kind. A subclass sets ``kind: Literal["..."] = "..."``, its parameter fields, a
-    ``summary`` (one sentence for docs and ``--markers``), and implements the four methods below."""
+    ``summary`` (one sentence for docs and ``--markers``), and implements rule(), requirement() and evaluate()."""
 
     summary: ClassVar[str] = ""
 
@@ -56,7 +56,8 @@ class Gate(GateConfig):
             _KINDS[field.default] = cls
 
     # ---- what a kind implements
-    def default_name(self) -> str:
+    def rule(self) -> str:
+        """The gate's default name, before the data set it runs on (e.g. "ndcg@10 >= 0.6")."""
         raise NotImplementedError
 
     def requirement(self, confidence: float) -> str:
@@ -67,6 +68,9 @@ class Gate(GateConfig):
         raise NotImplementedError
 
     # ---- what a kind may override
+    def default_name(self) -> str:
+        return self.rule() + ("" if self.data == "main" else f" on {self.data}")
+
     def metrics(self) -> set[str]:
         """Metrics this gate reads (they get the suite's full number of resamples)."""
         metric = getattr(self, "metric", None)
@@ -117,6 +121,12 @@ def gate_class(kind: str) -> type[Gate] | None:
     if not _KINDS:
         _discover()
     return _KINDS.get(kind)
+
+
+class MetricGate(Gate):
+    """A gate on one metric of the suite (every kind but golden)."""
+
+    metric: MetricName
 
 
 # ------------------------------------------------------------------------------------------------ helpers

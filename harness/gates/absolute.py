@@ -5,20 +5,18 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..schema import FAIL, PASS, GateResult, MetricName
-from . import Gate, GateContext, f4, worst_queries, worst_text
+from ..schema import FAIL, PASS, GateResult
+from . import GateContext, MetricGate, f4, worst_queries, worst_text
 
 
-class Absolute(Gate):
+class Absolute(MetricGate):
     summary = "the candidate's mean metric is at least `min` (a floor; no interval is involved)"
 
     kind: Literal["absolute"] = "absolute"
-    metric: MetricName
     min: float = Field(ge=0, le=1)
 
-    def default_name(self) -> str:
-        on = "" if self.data == "main" else f" on {self.data}"
-        return f"{self.metric} >= {self.min}{on}"
+    def rule(self) -> str:
+        return f"{self.metric} >= {self.min}"
 
     def requirement(self, confidence: float) -> str:
         return f"candidate {self.metric} >= {self.min:.4f}"

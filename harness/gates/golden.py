@@ -21,9 +21,8 @@ class Golden(Gate):
     queries: list[GoldenQuery] = Field(min_length=1)
     k: PositiveInt = 10
 
-    def default_name(self) -> str:
-        on = "" if self.data == "main" else f" on {self.data}"
-        return f"golden queries within top {self.k}{on}"
+    def rule(self) -> str:
+        return f"golden queries within top {self.k}"
 
     def requirement(self, confidence: float) -> str:
         return f"every golden document in top {self.k}"

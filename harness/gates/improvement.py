@@ -7,17 +7,16 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from ..compare import queries_needed
-from ..schema import FAIL, INCONCLUSIVE, PASS, GateResult, MetricName, Reference
-from . import Gate, GateContext, conf_label, f4, interval_fields, measured_line, worst_queries, worst_text
+from ..schema import FAIL, INCONCLUSIVE, PASS, GateResult, Reference
+from . import GateContext, MetricGate, conf_label, f4, interval_fields, measured_line, worst_queries, worst_text
 
 
-class Improvement(Gate):
+class Improvement(MetricGate):
     summary = ("the mean gain reaches the required size (min_relative x base, min_absolute) and the paired "
                "interval lies above 0; it fails when the interval rules the required gain out, and is NOT SHOWN "
                "in between")
 
     kind: Literal["improvement"] = "improvement"
-    metric: MetricName
     min_relative: float | None = Field(None, ge=0, le=10)
     min_absolute: float | None = Field(None, ge=0, le=1)
 
@@ -27,14 +26,13 @@ class Improvement(Gate):
             object.__setattr__(self, "min_absolute", 0.0)
         return self
 
-    def default_name(self) -> str:
+    def rule(self) -> str:
         parts = []
         if self.min_relative is not None:
             parts.append(f"{100 * self.min_relative:g}%")
         if self.min_absolute is not None:
             parts.append(f"+{self.min_absolute:g}")
-        on = "" if self.data == "main" else f" on {self.data}"
-        return f"{self.metric} improves by {' and '.join(parts) or 'a significant margin'}{on}"
+        return f"{self.metric} improves by {' and '.join(parts) or 'a significant margin'}"
 
     def required_difference(self, base: float) -> float:
         req = 0.0

@@ -6,21 +6,19 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..schema import FAIL, INCONCLUSIVE, PASS, GateResult, MetricName, Reference
-from . import Gate, GateContext, conf_label, f4, interval_fields, measured_line, worst_queries, worst_text
+from ..schema import FAIL, INCONCLUSIVE, PASS, GateResult, Reference
+from . import GateContext, MetricGate, conf_label, f4, interval_fields, measured_line, worst_queries, worst_text
 
 
-class NonInferiority(Gate):
+class NonInferiority(MetricGate):
     summary = "the paired interval's lower end lies above -margin: no loss beyond the margin"
 
     kind: Literal["non_inferiority"] = "non_inferiority"
-    metric: MetricName
     margin: float = Field(ge=0, le=1)
 
-    def default_name(self) -> str:
+    def rule(self) -> str:
         label = "no forgetting" if self.kind == "forgetting" else "non-inferior"
-        on = "" if self.data == "main" else f" on {self.data}"
-        return f"{label}: {self.metric} within {self.margin:g} of base{on}"
+        return f"{label}: {self.metric} within {self.margin:g} of base"
 
     def requirement(self, confidence: float) -> str:
         return f"{conf_label(confidence)} lower end > {-self.margin:+.4f}"

@@ -3,21 +3,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ..schema import FAIL, PASS, Fraction, GateResult, MetricName
-from . import Gate, GateContext, worst_queries, worst_text
+from ..schema import FAIL, PASS, Fraction, GateResult
+from . import GateContext, MetricGate, worst_queries, worst_text
 
 
-class RegressionBudget(Gate):
+class RegressionBudget(MetricGate):
     summary = "at most max_fraction of the queries lose more than max_drop (counted per query; no interval)"
 
     kind: Literal["regression_budget"] = "regression_budget"
-    metric: MetricName
     max_drop: Fraction
     max_fraction: Fraction
 
-    def default_name(self) -> str:
-        on = "" if self.data == "main" else f" on {self.data}"
-        return f"at most {100 * self.max_fraction:g}% of queries lose > {self.max_drop:g} {self.metric}{on}"
+    def rule(self) -> str:
+        return f"at most {100 * self.max_fraction:g}% of queries lose > {self.max_drop:g} {self.metric}"
 
     def requirement(self, confidence: float) -> str:
         return f"<= {100 * self.max_fraction:g}% of queries lose > {self.max_drop:g}"
