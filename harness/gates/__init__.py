@@ -20,8 +20,8 @@ from typing import Any, Callable, ClassVar, Mapping
 from ..compare import PairedComparison
 from ..schema import ERROR, FAIL, INCONCLUSIVE, PASS, GateConfig, GateResult, MetricName, QueryRow, Reference
 
-__all__ = ["Gate", "MetricGate", "GateContext", "GateResult", "gate_class", "gate_kinds", "run_gate", "error_result", "PASS", "FAIL",
-           "INCONCLUSIVE", "ERROR"]
+__all__ = ["Gate", "MetricGate", "GateContext", "GateResult", "gate_class", "gate_kinds", "run_gate", "error_result",
+           "PASS", "FAIL", "INCONCLUSIVE", "ERROR"]
 
 _KINDS: dict[str, type["Gate"]] = {}
 
@@ -44,6 +44,7 @@ class Gate(GateConfig):
     ``summary`` (one sentence for docs and ``--markers``), and implements rule(), requirement() and evaluate()."""
 
     summary: ClassVar[str] = ""
+    example: ClassVar[dict[str, Any]] = {}  # the parameters of a typical gate of this kind (docs and tests use it)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -146,8 +147,8 @@ def conf_label(confidence: float) -> str:
     return f"{100 * confidence:g}% CI"
 
 
-INTERVAL_TEST = "paired t-test over {n} queries; the {conf} is its inversion (p < {alpha:g} exactly when the interval " \
-                "excludes 0)"
+INTERVAL_TEST = ("paired t-test over {n} queries; the {conf} is its inversion (p < {alpha:g} exactly when the "
+                 "interval excludes 0)")
 
 
 def worst_queries(ctx: GateContext, metric: str, n: int = 5, threshold: float = 0.0) -> list[QueryRow]:

@@ -11,6 +11,7 @@ from . import GateContext, MetricGate, f4, worst_queries, worst_text
 
 class Absolute(MetricGate):
     summary = "the candidate's mean metric is at least `min` (a floor; no interval is involved)"
+    example = {"metric": "ndcg@10", "min": 0.5}
 
     kind: Literal["absolute"] = "absolute"
     min: float = Field(ge=0, le=1)

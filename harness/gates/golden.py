@@ -16,6 +16,7 @@ class GoldenQuery(Strict):
 
 class Golden(Gate):
     summary = "every named (query, document) pair stays within the candidate's top k"
+    example = {"k": 5, "queries": [{"query": "q1", "documents": ["d1", "d2"]}]}
 
     kind: Literal["golden"] = "golden"
     queries: list[GoldenQuery] = Field(min_length=1)

@@ -15,6 +15,7 @@ class Improvement(MetricGate):
     summary = ("the mean gain reaches the required size (min_relative x base, min_absolute) and the paired "
                "interval lies above 0; it fails when the interval rules the required gain out, and is NOT SHOWN "
                "in between")
+    example = {"metric": "ndcg@10", "min_relative": 0.05}
 
     kind: Literal["improvement"] = "improvement"
     min_relative: float | None = Field(None, ge=0, le=10)

@@ -12,6 +12,7 @@ from . import GateContext, MetricGate, conf_label, f4, interval_fields, measured
 
 class NonInferiority(MetricGate):
     summary = "the paired interval's lower end lies above -margin: no loss beyond the margin"
+    example = {"metric": "recall@10", "margin": 0.01}
 
     kind: Literal["non_inferiority"] = "non_inferiority"
     margin: float = Field(ge=0, le=1)
@@ -50,5 +51,6 @@ class NonInferiority(MetricGate):
 
 class Forgetting(NonInferiority):
     summary = "non-inferiority on another domain's set: the candidate did not forget what the base could do"
+    example = {"metric": "ndcg@10", "margin": 0.02, "data": "guard"}
 
     kind: Literal["forgetting"] = "forgetting"  # type: ignore[assignment]

@@ -9,6 +9,7 @@ from . import GateContext, MetricGate, worst_queries, worst_text
 
 class RegressionBudget(MetricGate):
     summary = "at most max_fraction of the queries lose more than max_drop (counted per query; no interval)"
+    example = {"metric": "ndcg@10", "max_drop": 0.3, "max_fraction": 0.1}
 
     kind: Literal["regression_budget"] = "regression_budget"
     max_drop: Fraction
