@@ -13,7 +13,7 @@ from . import charts
 from .format import (STATUS_LABELS, confidence_label, is_number, message_head, message_reason, observed, rank_move,
                      requirement, short_model, when)
 
-SHOWN_QUERIES = 15  # most regressed and most improved queries expanded with their rankings, per dataset
+SHOWN_QUERIES = 15  # at most this many regressed and improved queries expanded, of those the result kept
 TABLE_QUERIES = 5000  # rows in the collapsed table of every query, per dataset
 TABLE_TEXT = 160  # characters of query text in that table
 TREND_RUNS = 20
@@ -227,8 +227,10 @@ def dataset_view(result: dict[str, Any], dname: str, section: dict[str, Any], pr
                  shown: int = SHOWN_QUERIES) -> dict[str, Any]:
     metric = primary_metric(result, dname, section)
     diffs = per_query_differences(section, metric) if metric else []
-    regressed = [q for d, q in diffs if d < 0][:shown]
-    improved = [q for d, q in reversed(diffs) if d > 0][:shown]
+    # which queries are expanded was decided by the gate run (it kept their rankings); this only orders them
+    kept = set(section.get("shown_queries") or [q for _, q in diffs])
+    regressed = [q for d, q in diffs if d < 0 and q in kept][:shown]
+    improved = [q for d, q in reversed(diffs) if d > 0 and q in kept][:shown]
     anchors = {}
     views = {}
     for group, qids in (("down", regressed), ("up", improved)):

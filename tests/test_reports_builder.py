@@ -22,7 +22,7 @@ FAMILIES = ["ndcg", "recall", "mrr"]
 SUITE_METRICS = ["ndcg@10", "recall@100", "mrr@10"]
 DEPTH = 100
 KEPT_DEPTH = 10
-SHOWN = 25
+SHOWN = 15  # as the gate run keeps them (harness.suite.SHOWN_QUERIES)
 XSS_SCRIPT = "Governing law. <script>alert(1)</script> This Agreement is governed by the laws of New York."
 XSS_IMG = 'Notices. <img src=x onerror="alert(2)"> All notices shall be in writing & delivered by hand.'
 XSS_QUERY = 'termination "for convenience" <b>bold</b> & <i>notice</i>'

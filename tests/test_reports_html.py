@@ -396,3 +396,17 @@ def test_tied_rankings_are_stated_per_data_set(result):
     assert "Tied scores in 50 base and 48 candidate rankings" in text(notes[0])
     assert "trec_eval" in text(notes[0])
     assert notes[0].xpath("ancestor::section[1]/@id")[0].endswith("data-main")
+
+
+def test_the_result_decides_which_queries_are_expanded(result):
+    """The gate run keeps rankings for the queries it chose; the report expands those and no others."""
+    import copy
+
+    lean = copy.deepcopy(result)
+    section = lean["datasets"]["main"]
+    down, up = _expected_extremes(section, "ndcg@10", 3)
+    section["shown_queries"] = down[:2] + up[:1]
+    page = lxml.html.fromstring(reports.render_html(lean))
+    ds = page.xpath("//section[@id='data-main']")[0]
+    expanded = [d.get("data-qid") for d in ds.xpath(f".//details[{cls('query')}]")]
+    assert expanded == down[:2] + up[:1]
