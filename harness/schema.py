@@ -11,11 +11,10 @@ manifest are typed here as well; ``trainers.recipe`` holds only what reading a r
 from __future__ import annotations
 
 import difflib
-import math
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Iterable, Literal, Mapping
+from typing import Annotated, Any, Iterable, Literal, Mapping
 
 from pydantic import Strict as PydanticStrict
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeInt, PositiveInt, SerializeAsAny,
@@ -875,10 +874,6 @@ class TrainingManifest(Record):
     environment: dict[str, Any] = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-def finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 JSON_SCHEMAS: dict[str, type[BaseModel]] = {

@@ -17,11 +17,11 @@ from .encode import EmbeddingCache
 from .environment import environment
 from .errors import ConfigError
 from .evaluate import evaluate
-from .gates import ERROR, PASS, Gate, GateContext, GateResult, error_result, run_gate
+from .gates import ERROR, PASS, GateContext, GateResult, error_result, run_gate
 from .io import write_json
 from .metrics import metric_grid, normalize_metrics, parse_metric
 from .models import ModelSpec, load_model
-from .schema import (DATA_ROLES, STATUS_LABELS, SUITE_RESULT_SCHEMA, Comparison, DataRef, DatasetSection,
+from .schema import (DATA_ROLES, SUITE_RESULT_SCHEMA, Comparison, DataRef, DatasetSection,
                      SuiteConfig, SuiteInfo, SuiteResult, TrainingManifest, load_suite_config)
 
 SCHEMA = SUITE_RESULT_SCHEMA
