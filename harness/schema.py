@@ -67,17 +67,22 @@ def expand_env(text: str) -> str:
     return _ENV_RE.sub(sub, text)
 
 
-def resolve_path(value: Any, info: ValidationInfo) -> Path:
-    """A path from a config file: variables expanded, relative to the file's folder (``context["base_dir"]``)."""
+def config_path(value: Any, base_dir: str | Path | None) -> Path:
+    """A path written in a config file: variables expanded, relative to the file's folder ``base_dir``. A value
+    that is not a path, or names an unset variable without a default, is a ValueError."""
     if isinstance(value, Path):
         value = str(value)
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected a path, got {value!r}")
     p = Path(expand_env(value)).expanduser()
-    base = (info.context or {}).get("base_dir")
-    if not p.is_absolute() and base is not None:
-        p = (Path(base) / p).resolve()
+    if not p.is_absolute() and base_dir is not None:
+        p = (Path(base_dir) / p).resolve()
     return p
+
+
+def resolve_path(value: Any, info: ValidationInfo) -> Path:
+    """``config_path`` inside a validator: the file's folder comes as ``context["base_dir"]``."""
+    return config_path(value, (info.context or {}).get("base_dir"))
 
 
 _HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")

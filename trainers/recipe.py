@@ -18,7 +18,8 @@ from embedgate.harness.errors import ConfigError, EmbedgateError
 from embedgate.harness.io import read_toml
 from embedgate.harness.models import ModelSpec
 from embedgate.harness.schema import (ContaminationTable, DevTable, LossSettings, MiningSettings, RecipeFile,
-                                      Schedule, TrainTable, expand_env, toml_line, validate_config)
+                                      Schedule, TrainTable, config_path, expand_env, toml_line,
+                                      validate_config)
 
 __all__ = ["Recipe", "DataSource", "TrainSettings", "DevSettings", "LossSettings", "Schedule", "MiningSettings",
            "ContaminationSettings", "load_recipe", "parse_recipe", "apply_overrides"]
@@ -111,13 +112,12 @@ class _Resolver:
                            field=".".join(loc) or None)
 
     def path_of(self, value: str, *loc: str, folder: bool | None = None) -> Path:
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str):  # a Path would be taken as one; a recipe value must be text
             raise self.error(f"expected a path, got {value!r}", *loc)
         try:
-            p = Path(expand_env(value)).expanduser()
+            p = config_path(value, self.base_dir)
         except ValueError as exc:
             raise self.error(str(exc), *loc) from None
-        p = p if p.is_absolute() else (self.base_dir / p).resolve()
         if not p.exists():
             raise self.error(f"not found: {p}", *loc)
         if folder is True and not p.is_dir():

@@ -46,9 +46,6 @@ class Gate(GateConfig):
     summary: ClassVar[str] = ""
     example: ClassVar[dict[str, Any]] = {}  # the parameters of a typical gate of this kind (docs and tests use it)
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
