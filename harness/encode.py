@@ -15,12 +15,11 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
 from .io import atomic_write_bytes, atomic_write_text
-from .models import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +70,11 @@ class EmbeddingCache:
         self._memo: dict[str, tuple[frozenset, dict[bytes, np.ndarray]]] = {}
 
     @staticmethod
-    def namespace(model: LoadedModel, role: str) -> tuple[str, dict]:
-        """(folder name, the settings it hashes)."""
+    def namespace(encoder: "Encoder", role: str) -> tuple[str, dict]:
+        """(folder name, the settings it hashes): whatever the encoder says changes its vectors."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}")
-        q, d = model.spec.prompts()
-        key = {"model": model.fingerprint, "role": role, "prompt": q if role == "query" else d,
-               "max_seq_length": model.max_seq_length, "dtype": model.spec.dtype, "normalize": model.spec.normalize}
+        key = encoder.cache_key(role)
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:40], key
 
     def _load_namespace(self, ns: str) -> dict[bytes, np.ndarray]:
@@ -137,7 +134,20 @@ class EmbeddingCache:
         return atomic_write_bytes(folder / f"{digest}.npz", buf.getvalue())
 
 
-def encode_texts(model: LoadedModel, texts: Sequence[str], role: str, cache: EmbeddingCache | None = None,
+class Encoder(Protocol):
+    """What the cache needs from anything that turns texts into vectors: a local model (models.LoadedModel) or an
+    API embedder (systems.api). ``chunk_size`` texts are embedded and stored per step (None: all at once), so an
+    interrupted run keeps every chunk it finished (and, for an API, paid for)."""
+
+    name: str
+    chunk_size: int | None
+
+    def cache_key(self, role: str) -> dict: ...
+
+    def embed(self, texts: list[str], role: str, show_progress: bool) -> np.ndarray: ...
+
+
+def encode_texts(model: Encoder, texts: Sequence[str], role: str, cache: EmbeddingCache | None = None,
                  *, show_progress: bool | None = None) -> tuple[np.ndarray, EncodeStats]:
     """Embeddings (float32, one row per text, in order) and what it cost. Duplicate texts are encoded once."""
     started = time.perf_counter()
@@ -152,29 +162,26 @@ def encode_texts(model: LoadedModel, texts: Sequence[str], role: str, cache: Emb
     ns = meta = None
     if cache is not None:
         ns, meta = EmbeddingCache.namespace(model, role)
-        meta = {**meta, "model_name": model.spec.name}
+        meta = {**meta, "model_name": model.name}
         found = cache.get(ns, uniq_hashes)
     stats.cached = len(found)
     missing = [j for j in range(len(uniq_hashes)) if j not in found]
     vectors_by_hash: dict[bytes, np.ndarray] = {uniq_hashes[j]: v for j, v in found.items()}
-    if missing:
-        q_prompt, d_prompt = model.spec.prompts()
-        prompt = q_prompt if role == "query" else d_prompt
-        batch_texts = [texts[unique[uniq_hashes[j]]] for j in missing]
-        if show_progress is None:
-            show_progress = len(batch_texts) >= 256 and not os.environ.get("EMBEDGATE_NO_PROGRESS")
-        new = model.model.encode(
-            batch_texts, prompt=prompt or None, batch_size=model.spec.batch_size, convert_to_numpy=True,
-            normalize_embeddings=model.spec.normalize, show_progress_bar=show_progress,
-        )
-        new = np.asarray(new, dtype=np.float32)
-        if not np.isfinite(new).all():
-            raise FloatingPointError(f"model {model.spec.name} produced non-finite embeddings")
-        stats.encoded = len(missing)
-        for j, vec in zip(missing, new):
+    if show_progress is None:
+        show_progress = len(missing) >= 256 and not os.environ.get("EMBEDGATE_NO_PROGRESS")
+    step = model.chunk_size or max(len(missing), 1)
+    for lo in range(0, len(missing), step):
+        part = missing[lo:lo + step]
+        new = np.asarray(model.embed([texts[unique[uniq_hashes[j]]] for j in part], role, show_progress),
+                         dtype=np.float32)
+        if new.shape[0] != len(part) or not np.isfinite(new).all():
+            raise FloatingPointError(f"{model.name} returned {new.shape[0]} vectors for {len(part)} texts, or "
+                                     "non-finite values")
+        stats.encoded += len(part)
+        for j, vec in zip(part, new):
             vectors_by_hash[uniq_hashes[j]] = vec
         if cache is not None:
-            cache.put(ns, [uniq_hashes[j] for j in missing], new, meta)
+            cache.put(ns, [uniq_hashes[j] for j in part], new, meta)
     dim = next(iter(vectors_by_hash.values())).shape[0] if vectors_by_hash else 0
     out = np.empty((len(texts), dim), dtype=np.float32)
     for i, h in enumerate(hashes):

@@ -177,6 +177,25 @@ class LoadedModel:
     def loaded(self) -> bool:
         return self._model is not None
 
+    # --- the encoder protocol the embedding cache reads (encode.Encoder)
+    chunk_size = None  # one encode call for every missing text: one progress bar, one shard
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def cache_key(self, role: str) -> dict:
+        q, d = self.spec.prompts()
+        return {"model": self.fingerprint, "role": role, "prompt": q if role == "query" else d,
+                "max_seq_length": self.max_seq_length, "dtype": self.spec.dtype, "normalize": self.spec.normalize}
+
+    def embed(self, texts: list[str], role: str, show_progress: bool):
+        q, d = self.spec.prompts()
+        prompt = q if role == "query" else d
+        return self.model.encode(texts, prompt=prompt or None, batch_size=self.spec.batch_size,
+                                 convert_to_numpy=True, normalize_embeddings=self.spec.normalize,
+                                 show_progress_bar=show_progress)
+
     @property
     def dimension(self) -> int:
         return int(self.model.get_embedding_dimension())

@@ -68,9 +68,7 @@ def search(query_vectors: np.ndarray, doc_vectors: np.ndarray, doc_ids: Sequence
     if len(docs) == 0 or len(queries) == 0:
         return [[] for _ in range(len(queries))]
     # id order as integers, so tie-breaking compares ints rather than strings (code point order = strcmp on UTF-8)
-    order = np.argsort(np.asarray(doc_ids, dtype=object), kind="stable")
-    id_rank = np.empty(len(doc_ids), dtype=np.int64)
-    id_rank[order] = np.arange(len(doc_ids))
+    id_rank = id_ranks(doc_ids)
     k = max(1, int(k))
     if index == "hnsw":
         return _hnsw(faiss, queries, docs, doc_ids, id_rank, k, hnsw_m, hnsw_ef_search)
@@ -88,6 +86,25 @@ def search(query_vectors: np.ndarray, doc_vectors: np.ndarray, doc_ids: Sequence
         for qi in range(len(qblock)):
             rankings.append(_top(np.concatenate(cand_scores[qi]), np.concatenate(cand_idx[qi]), id_rank, doc_ids, k))
     return rankings
+
+
+def id_ranks(doc_ids: Sequence[str]) -> np.ndarray:
+    """Each document's position in id order: the tie rule compares these integers (code point order)."""
+    order = np.argsort(np.asarray(doc_ids, dtype=object), kind="stable")
+    ranks = np.empty(len(doc_ids), dtype=np.int64)
+    ranks[order] = np.arange(len(doc_ids))
+    return ranks
+
+
+def top_k(scores: np.ndarray, doc_ids: Sequence[str], id_rank: np.ndarray, k: int) -> Ranking:
+    """The best k of one query's scores over every document, ties in trec_eval's order (as ``search``)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if len(scores) == 0:
+        return []
+    k = min(max(1, int(k)), len(scores))
+    kth = np.partition(scores, -k)[-k]
+    idx = np.nonzero(scores >= kth)[0]
+    return _top(scores[idx], idx, id_rank, doc_ids, k)
 
 
 def _top(scores: np.ndarray, idx: np.ndarray, id_rank: np.ndarray, doc_ids: Sequence[str], k: int) -> Ranking:

@@ -296,6 +296,129 @@ class ModelSpec(Strict):
         return self.model_dump() | {"query_prompt": q, "document_prompt": d}
 
 
+# ------------------------------------------------------------------------------------------------ systems
+# A suite compares systems: the base, the candidate and any number of references. The bi-encoder is ModelSpec
+# (kind "bi-encoder", the default); the others name what a team could deploy instead.
+
+SYSTEM_KINDS = ("bi-encoder", "bm25", "hybrid", "rerank", "api")
+RESERVED_SYSTEMS = ("base", "candidate")
+
+
+class BM25System(Strict):
+    """Lexical retrieval with bm25s over title + text. Its index is cached by corpus content and these settings."""
+
+    kind: Literal["bm25"]
+    k1: float = Field(1.5, gt=0, le=10)
+    b: float = Field(0.75, ge=0, le=1)
+    delta: float = Field(0.5, ge=0, le=5, description="used by bm25l and bm25+ only")
+    method: Literal["lucene", "robertson", "atire", "bm25l", "bm25+"] = "lucene"
+    stemmer: str | None = Field("english", description="a PyStemmer algorithm, or none")
+    stopwords: str | None = Field("en", description="a bm25s stopword list, or none")
+    lower: bool = True
+
+    @field_validator("stemmer", "stopwords", mode="before")
+    @classmethod
+    def _none_word(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() in ("", "none", "false") else value
+
+
+FUSION_METHODS = ("rrf", "wsum", "combsum", "combmnz", "combmax", "combmed", "combanz", "isr", "log_isr")
+FUSION_NORMS = ("min-max", "max", "sum", "zmuv", "rank", "borda")
+
+
+class HybridSystem(Strict):
+    """Fuses the rankings of two or more named systems with ranx.fuse. Score-based methods (wsum, comb*) need a
+    stated normalisation. Weights are given, or tuned on a dev split with ranx.optimize_fusion (never on the
+    gated split)."""
+
+    kind: Literal["hybrid"]
+    systems: list[str] = Field(min_length=2, description="names of other systems of the suite, or model folders")
+    method: Literal[FUSION_METHODS] = "rrf"  # type: ignore[valid-type]
+    norm: Literal[FUSION_NORMS] | None = None  # type: ignore[valid-type]
+    weights: list[float] | None = None
+    rrf_k: PositiveInt = Field(60, description="rrf's constant k")
+    tune_split: str | None = Field(None, description="a split of the same data folder to tune weights on")
+    tune_metric: str = "ndcg@10"
+    depth: PositiveInt = Field(100, description="how many documents each member contributes")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "HybridSystem":
+        if len(set(self.systems)) != len(self.systems):
+            raise _at(("systems",), f"a system is fused with itself: {self.systems}", relative=True)
+        if self.method not in ("rrf", "isr", "log_isr") and self.norm is None:
+            raise _at(("norm",), f"method {self.method!r} adds scores from different systems: state a "
+                      f"normalisation (one of {', '.join(FUSION_NORMS)})", relative=True)
+        if self.weights is not None and len(self.weights) != len(self.systems):
+            raise _at(("weights",), f"{len(self.weights)} weights for {len(self.systems)} systems", relative=True)
+        if self.weights is not None and self.tune_split is not None:
+            raise _at(("tune_split",), "give weights or tune them, not both", relative=True)
+        if self.tune_split is not None and self.method == "rrf":
+            raise _at(("tune_split",), "rrf has no weights to tune; use wsum with a norm", relative=True)
+        return self
+
+
+class RerankSystem(Strict):
+    """A sentence-transformers CrossEncoder rescoring the top ``k`` of a first-stage system."""
+
+    kind: Literal["rerank"]
+    model: str = Field(min_length=1, description="a cross-encoder folder or hub id")
+    first_stage: str = Field(min_length=1, description="the name of the system whose top k is rescored")
+    k: PositiveInt = 100
+    batch_size: PositiveInt = 32
+    max_length: PositiveInt | None = 512
+    revision: str | None = None
+
+
+API_PROVIDERS = ("openai", "voyage", "cohere")
+
+
+class ApiSystem(Strict):
+    """An embedding API through its vendor's SDK; the key comes from the variable the SDK reads."""
+
+    kind: Literal["api"]
+    provider: Literal["openai", "voyage", "cohere"]
+    model: str = Field(min_length=1)
+    dimensions: PositiveInt | None = None
+    input_type: bool = Field(True, description="send the provider's query/document input types (voyage, cohere)")
+    budget_usd: float = Field(1.0, gt=0, description="the most this system may spend in one run")
+    batch_size: PositiveInt | None = Field(None, description="texts per request (the provider's limit if unset)")
+    concurrency: PositiveInt = Field(4, le=32)
+    max_retries: NonNegativeInt = 5
+    timeout_s: float = Field(60.0, gt=0)
+
+
+def _system_kind(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        kind = value.get("kind", "bi-encoder")
+        if kind not in SYSTEM_KINDS:
+            close = difflib.get_close_matches(str(kind), SYSTEM_KINDS, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise _LocatedError(("kind",), f"unknown system kind {kind!r}{hint} (known: {', '.join(SYSTEM_KINDS)})",
+                                relative=True)
+        if kind == "bi-encoder":
+            return ModelSpec.model_validate({k: v for k, v in value.items() if k != "kind"})
+        return {"bm25": BM25System, "hybrid": HybridSystem, "rerank": RerankSystem, "api": ApiSystem}[kind] \
+            .model_validate(value)
+    return value
+
+
+SystemSpec = Annotated[ModelSpec | BM25System | HybridSystem | RerankSystem | ApiSystem,
+                       BeforeValidator(_system_kind)]
+
+
+def system_kind(spec: Any) -> str:
+    return "bi-encoder" if isinstance(spec, ModelSpec) else spec.kind
+
+
+def system_members(spec: Any) -> list[str]:
+    """The systems a composite reads from."""
+    if isinstance(spec, HybridSystem):
+        return list(spec.systems)
+    if isinstance(spec, RerankSystem):
+        return [spec.first_stage]
+    return []
+
+
 # ------------------------------------------------------------------------------------------------ suites
 
 
@@ -324,6 +447,8 @@ class EvaluationOptions(Strict):
     confidence: float = Field(0.95, ge=0.5, le=0.999)
     resamples: int = Field(10_000, ge=100, le=1_000_000)
     seed: NonNegativeInt = 0
+    latency_queries: NonNegativeInt = Field(30, le=10_000, description="queries timed one at a time per system "
+                                                                       "(0: do not measure latency)")
 
     @field_validator("metrics")
     @classmethod
@@ -360,6 +485,8 @@ class GateConfig(Strict):
     kind: str
     name: str | None = Field(None, description="shown in reports and as the test id; defaults to the rule in words")
     data: str = "main"
+    system: str = Field("candidate", description="the system judged: the candidate, or a named reference built on "
+                                                 "it (e.g. a hybrid of BM25 and the candidate)")
 
     #: set by the loader: the line of the [[gates]] table, for messages
     line: int | None = Field(None, exclude=True)
@@ -389,6 +516,7 @@ class SuiteConfig(Strict):
     name: str = Field(min_length=1)
     description: str = ""
     base: ModelSpec
+    references: dict[str, SystemSpec] = Field(default_factory=dict, description="what could be deployed instead")
     data: dict[str, DataRef] = Field(min_length=1)
     evaluation: EvaluationOptions = Field(default_factory=EvaluationOptions)
     gates: list[AnyGate] = Field(min_length=1, description="a suite without gates would always pass")
@@ -403,12 +531,43 @@ class SuiteConfig(Strict):
         return value
 
     @model_validator(mode="after")
+    def _systems_fit(self) -> "SuiteConfig":
+        known = [*RESERVED_SYSTEMS, *self.references]
+        for name, spec in self.references.items():
+            if name in RESERVED_SYSTEMS:
+                raise _at(("references", name), f"{name!r} is the name of the suite's own {name}; give the "
+                          "reference another name")
+            field = "systems" if isinstance(spec, HybridSystem) else "first_stage"
+            for member in system_members(spec):
+                if member == name:
+                    raise _at(("references", name, field), f"reference {name!r} names itself")
+                if member not in known:
+                    close = difflib.get_close_matches(member, known, n=1, cutoff=0.6)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    raise _at(("references", name, field), f"unknown system {member!r}{hint} (systems: "
+                              f"{', '.join(known)})")
+            if isinstance(spec, HybridSystem) and spec.tune_split is not None:
+                for dname, ref in self.data.items():
+                    if spec.tune_split == ref.split:
+                        raise _at(("references", name, "tune_split"), f"tuning on {spec.tune_split!r} would tune "
+                                  f"on the split data.{dname} gates; name a dev split")
+        return self
+
+    @model_validator(mode="after")
     def _gates_fit(self) -> "SuiteConfig":
         names: set[str] = set()
         named = []
+        systems = [*RESERVED_SYSTEMS, *self.references]
         for i, g in enumerate(self.gates):
             if g.data not in self.data:
                 raise _at(("gates", i, "data"), f"unknown data set {g.data!r}; defined: {', '.join(self.data)}")
+            for key, value in zip(("system", "against"), g.sides()):
+                if value not in systems:
+                    close = difflib.get_close_matches(value, systems, n=1, cutoff=0.6)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    raise _at(("gates", i, key), f"unknown system {value!r}{hint} (systems: {', '.join(systems)})")
+            if g.sides()[0] == g.sides()[1] and hasattr(g, "against"):
+                raise _at(("gates", i, "against"), f"the gate compares {g.system!r} with itself")
             gname = g.name or g.default_name()
             if gname in names:
                 raise _at(("gates", i, "name"), f"duplicate gate name {gname!r}")
@@ -734,6 +893,8 @@ class GateResult(Record):
     kind: str
     data: str = "main"
     metric: str | None = None
+    system: str = Field("candidate", description="the system judged")
+    against: str | None = Field("base", description="the system it was compared with")
     status: Status
     passed: bool = False
     message: str = ""
@@ -781,6 +942,22 @@ class DatasetSection(Record):
     documents: dict[str, str] = Field(default_factory=dict)
     conventions: dict[str, Any] = Field(default_factory=dict)
     tied_rankings: dict[str, Int | None] = Field(default_factory=dict)
+    systems: dict[str, "SystemSummary"] = Field(default_factory=dict, description="every system scored on this set")
+    versus: dict[str, dict[str, Comparison]] = Field(
+        default_factory=dict, description="'<system> vs <other>' -> metric -> paired comparison (the suite's "
+                                          "metrics; comparisons a gate asks for are in the gates)")
+
+
+class SystemSummary(Record):
+    """One system on one data set: what it is, and what it costs to serve."""
+
+    kind: str
+    info: dict[str, Any] = Field(default_factory=dict)
+    index_bytes: Int | None = Field(None, description="the searchable index of this corpus")
+    index_bytes_per_million: Int | None = None
+    latency: dict[str, Any] = Field(default_factory=dict, description="p50/p95 ms at batch 1, on this machine")
+    cost_usd: Num | None = None
+    timings: dict[str, Any] = Field(default_factory=dict)
 
 
 class SuiteInfo(Record):
@@ -901,3 +1078,6 @@ if __name__ == "__main__":  # python -m embedgate.harness.schema docs/schemas
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/schemas")
     for fname, schema in json_schemas().items():
         print(atomic_write_text(out / fname, json.dumps(schema, indent=1, sort_keys=True) + "\n"))
+
+
+DatasetSection.model_rebuild()

@@ -11,18 +11,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import data as data_mod
 from .compare import PairedComparison, paired_compare
 from .encode import EmbeddingCache
 from .environment import environment
 from .errors import ConfigError
-from .evaluate import evaluate
+from .evaluate import score_with_memo, tied_queries
 from .gates import ERROR, PASS, GateContext, GateResult, error_result, run_gate
-from .io import write_json
+from .io import read_toml, write_json
 from .metrics import metric_grid, normalize_metrics, parse_metric
 from .models import ModelSpec, load_model
-from .schema import (DATA_ROLES, SUITE_RESULT_SCHEMA, Comparison, DataRef, DatasetSection,
-                     SuiteConfig, SuiteInfo, SuiteResult, TrainingManifest, load_suite_config)
+from .schema import (DATA_ROLES, RESERVED_SYSTEMS, SUITE_RESULT_SCHEMA, Comparison, DataRef, DatasetSection,
+                     HybridSystem, Strict, SuiteConfig, SuiteInfo, SuiteResult, SystemSpec, SystemSummary,
+                     TrainingManifest, load_suite_config, system_members, validate_config)
+from .systems import SystemRun, check_systems, run_systems
 
 SCHEMA = SUITE_RESULT_SCHEMA
 SHOWN_QUERIES = 15  # most improved and most regressed queries kept with rankings, per dataset (the report shows them)
@@ -30,6 +34,12 @@ SHOWN_DEPTH = 10
 DOC_SNIPPET = 400
 
 Suite = SuiteConfig  # the name the rest of the house has used
+
+
+class _SystemFile(Strict):
+    """A candidate given as a system file (``--candidate hybrid.toml``): one system table."""
+
+    system: SystemSpec
 __all__ = ["Suite", "SuiteConfig", "DataRef", "DATA_ROLES", "load_suite", "run_suite", "write_result", "verdict_of",
            "summary_of", "error_run_result"]
 
@@ -65,8 +75,8 @@ def _grid(suite: Suite) -> list[str]:
 
 def _shown_queries(metric: str, base_pq, cand_pq, extra: set[str]) -> list[str]:
     """The queries whose rankings the result keeps (and the report expands): the most regressed and the most
-    improved by the primary metric, plus those a gate names. Decided here, once."""
-    diffs = sorted((cand_pq[q][metric] - base_pq[q][metric], q) for q in base_pq)
+    improved by the primary metric, plus those a gate names. Decided here, once. ``*_pq``: query id -> value."""
+    diffs = sorted((cand_pq[q] - base_pq[q], q) for q in base_pq)
     regressed = [q for d, q in diffs[:SHOWN_QUERIES] if d < 0]
     improved = [q for d, q in reversed(diffs[-SHOWN_QUERIES:]) if d > 0]
     return list(dict.fromkeys(regressed + improved + sorted(extra & set(base_pq))))
@@ -77,28 +87,48 @@ def _ranks(ranking, relevant) -> dict[str, int | None]:
     return {d: pos.get(d) for d in relevant}
 
 
-def _dataset_section(suite: Suite, ref: DataRef, ds, base_res, cand_res, comparisons, primary: str,
-                     extra: set[str]) -> DatasetSection:
-    shown = _shown_queries(primary, base_res.per_query, cand_res.per_query, extra)
+CONVENTIONS = {
+    "tie_break": "score desc, then document id desc (trec_eval's order), for every system",
+    "relevance_threshold": 1,
+    "empty_ranking": "scores 0 and stays in the mean",
+    "no_positive_judgment": "reported in data.excluded_queries and left out",
+    "paired": "every system is scored on the same queries; comparisons pair them query by query",
+}
+
+
+def _system_summary(run: SystemRun, n_docs: int) -> SystemSummary:
+    per_million = round(run.index_bytes * 1_000_000 / n_docs) if run.index_bytes and n_docs else None
+    return SystemSummary(kind=run.kind, info={k: v for k, v in run.info.items() if k != "latency"},
+                         index_bytes=run.index_bytes, index_bytes_per_million=per_million,
+                         latency=run.info.get("latency", {}), cost_usd=run.cost_usd, timings=run.timings)
+
+
+def _dataset_section(suite: Suite, ref: DataRef, ds, runs: dict[str, SystemRun], by_metric, comparisons, versus,
+                     primary: str, extra: set[str]) -> DatasetSection:
+    shown = _shown_queries(primary, by_metric["base"][primary], by_metric["candidate"][primary], extra)
     positives = {q: {d: r for d, r in ds.qrels[q].items() if r > 0} for q in shown}
-    sides = (("base", base_res), ("candidate", cand_res))
-    rankings = {side: {q: [(d, round(s, 6)) for d, s in res.rankings[q][:SHOWN_DEPTH]] for q in shown}
-                for side, res in sides}
+    rankings = {name: {q: [(d, round(s, 6)) for d, s in run.rankings[q][:SHOWN_DEPTH]] for q in shown}
+                for name, run in runs.items()}
     docs = {d for side in rankings.values() for ranking in side.values() for d, _ in ranking}
     docs |= {d for rels in positives.values() for d in rels}
+    qids = list(ds.qrels)
     return DatasetSection(
         role=ref.role, data=ds.describe(),
-        metrics={"base": base_res.metrics, "candidate": cand_res.metrics},
+        metrics={name: {m: float(np.mean([by_metric[name][m][q] for q in qids])) for m in by_metric[name]}
+                 for name in runs},
         comparisons={m: Comparison(**c.as_dict()) for m, c in comparisons.items()},
         queries=dict(ds.queries),
-        per_query={side: {q: {m: v[m] for m in suite.metrics} for q, v in res.per_query.items()}
-                   for side, res in sides},
+        per_query={name: {q: {m: by_metric[name][m][q] for m in suite.metrics} for q in qids} for name in runs},
         shown_queries=shown, rankings=rankings, qrels=positives,
-        relevant_ranks={side: {q: _ranks(res.rankings[q], positives[q]) for q in shown} for side, res in sides},
+        relevant_ranks={name: {q: _ranks(run.rankings[q], positives[q]) for q in shown} for name, run in runs.items()},
         documents={d: ds.corpus[d].full_text[:DOC_SNIPPET] for d in sorted(docs)},
-        conventions=base_res.conventions,
-        # rankings whose order among equal scores came from the tie rule, per model (they can differ)
-        tied_rankings={side: res.conventions.get("queries_with_tied_scores") for side, res in sides},
+        conventions={**CONVENTIONS, "depth": max(len(r) for run in runs.values() for r in run.rankings.values())
+                     if ds.queries else 0,
+                     "systems": {name: run.conventions for name, run in runs.items()}},
+        # rankings whose order among equal scores came from the tie rule, per system (they can differ)
+        tied_rankings={name: tied_queries(run.rankings) for name, run in runs.items()},
+        systems={name: _system_summary(run, len(ds.corpus)) for name, run in runs.items()},
+        versus={key: {m: Comparison(**c.as_dict()) for m, c in cmps.items()} for key, cmps in versus.items()},
     )
 
 
@@ -114,11 +144,32 @@ def _candidate_info(loaded) -> dict[str, Any]:
     return info
 
 
+def candidate_systems(candidate, suite: Suite) -> tuple[Any, dict[str, Any]]:
+    """(the candidate's spec, extra bi-encoders it reads). A model folder or hub id is a bi-encoder with the base's
+    settings; a ``.toml`` file holds one system table (any kind), whose members are the suite's systems or model
+    folders."""
+    if isinstance(candidate, (str, Path)) and str(candidate).endswith(".toml") and Path(candidate).is_file():
+        path = Path(candidate)
+        raw, text = read_toml(path)
+        spec = validate_config(_SystemFile, {"system": raw}, path=path, text=text).system
+        known = {*RESERVED_SYSTEMS, *suite.references}
+        extra = {m: suite.base.model_copy(update={"name": m}) for m in system_members(spec) if m not in known}
+        if "candidate" in system_members(spec):
+            raise ConfigError("the candidate cannot read itself; name a model folder instead of \"candidate\"",
+                              path=path, field="systems")
+        if isinstance(spec, ModelSpec):
+            return spec, {}
+        return spec, extra
+    if not isinstance(candidate, (str, Path)):
+        return ModelSpec.parse(candidate), {}
+    return suite.base.model_copy(update={"name": str(candidate)}), {}
+
+
 def run_suite(suite: "Suite | str | Path", candidate, *, baseline=None, cache: "str | Path | bool | None" = None,
               out_dir: "str | Path | None" = None, progress=None) -> SuiteResult:
-    """Evaluate base and candidate on every data set of the suite, run every gate, and return the SuiteResult
-    (schema ``embedgate.suite-result/2``). Writes it as JSON under ``out_dir`` when given (path in
-    ``result.files['json']``). Bad input raises an EmbedgateError before any encoding."""
+    """Run every system of the suite (base, candidate, references) on every data set, run every gate, and return
+    the SuiteResult (schema ``embedgate.suite-result/2``). Writes it as JSON under ``out_dir`` when given (path in
+    ``result.files['json']``). Bad input raises an EmbedgateError before any encoding or spending."""
     t0 = time.perf_counter()
     if not isinstance(suite, SuiteConfig):
         suite = load_suite(suite)
@@ -128,11 +179,14 @@ def run_suite(suite: "Suite | str | Path", candidate, *, baseline=None, cache: "
     say = progress or (lambda msg: None)
     datasets = load_suite_data(suite)
     base_spec = ModelSpec.parse(baseline) if baseline is not None else suite.base
-    cand_spec = ModelSpec.parse(candidate) if not isinstance(candidate, (str, Path)) else \
-        suite.base.model_copy(update={"name": str(candidate)})
-    base_model = load_model(base_spec)
-    cand_model = load_model(cand_spec)
+    cand_spec, extra = candidate_systems(candidate, suite)
+    specs: dict[str, Any] = {"base": base_spec, "candidate": cand_spec, **extra, **suite.references}
+    check_systems(specs)
+    loaded = {name: load_model(spec) for name, spec in specs.items() if isinstance(spec, ModelSpec)}
+    tune_sets = {name: _tune_set(suite, spec, datasets) for name, spec in specs.items()
+                 if isinstance(spec, HybridSystem) and spec.tune_split}
     store = None if cache is False else EmbeddingCache(None if cache in (None, True) else cache)
+    memo_dir = store.root / "scores" if store else None
     grid = _grid(suite)
     depth = max(max(suite.ks), max(parse_metric(m)[1] for m in grid), *(g.depth() for g in suite.gates))
     sections: dict[str, DatasetSection] = {}
@@ -141,41 +195,70 @@ def run_suite(suite: "Suite | str | Path", candidate, *, baseline=None, cache: "
     for dname, ds in datasets.items():
         ref = suite.data[dname]
         gates = [g for g in suite.gates if g.data == dname]
-        say(f"{suite.name}/{dname}: {ds.name} {ds.split}, {len(ds.queries)} queries, {len(ds.corpus)} documents")
-        res = {}
-        for side, model in (("base", base_model), ("candidate", cand_model)):
-            say(f"  encoding with the {side} model ({model.spec.name})")
-            res[side] = evaluate(ds, model, metrics=grid, ks=suite.ks, cache=store if store else False, depth=depth)
-        timings["datasets"][dname] = {side: r.timings for side, r in res.items()}
-        memo: dict[str, PairedComparison] = {}
+        say(f"{suite.name}/{dname}: {ds.name} {ds.split}, {len(ds.queries)} queries, {len(ds.corpus)} documents, "
+            f"{len(specs)} systems")
+        runs = run_systems(ds, specs, depth=depth, cache=store, loaded=loaded, say=say,
+                           tune_sets={n: t[dname] for n, t in tune_sets.items()},
+                           latency_queries=suite.evaluation.latency_queries, seed=suite.seed)
+        timings["datasets"][dname] = {name: run.timings for name, run in runs.items()}
+        # metric -> query id -> value, per system: the layout gates and comparisons read
+        by_metric = {name: score_with_memo(ds.qrels, run.rankings, grid, memo_dir) for name, run in runs.items()}
         full = set(suite.metrics).union(*(g.metrics() for g in gates))
-        # metric -> query id -> value: the layout gates and comparisons read
-        by_metric = {side: {m: {q: v[m] for q, v in r.per_query.items()} for m in grid} for side, r in res.items()}
+        memo: dict[tuple, PairedComparison] = {}
 
-        def compare(metric: str, _memo=memo, _pq=by_metric) -> PairedComparison:
-            if metric not in _memo:
-                _memo[metric] = paired_compare(_pq["base"][metric], _pq["candidate"][metric],
-                                               confidence=suite.confidence,
-                                               resamples=suite.resamples if metric in full else
-                                               min(suite.resamples, 1000), seed=suite.seed)
-            return _memo[metric]
+        def compare(metric: str, system: str = "candidate", against: str = "base", _memo=memo,
+                    _pq=by_metric) -> PairedComparison:
+            key = (metric, system, against)
+            if key not in _memo:
+                _memo[key] = paired_compare(_pq[against][metric], _pq[system][metric], confidence=suite.confidence,
+                                            resamples=suite.resamples if metric in full else
+                                            min(suite.resamples, 1000), seed=suite.seed)
+            return _memo[key]
 
-        ctx = GateContext(
-            dataset_label=f"{ds.name} {ds.split}, {len(ds.queries)} queries", queries=ds.queries,
-            base_per_query=by_metric["base"], candidate_per_query=by_metric["candidate"],
-            base_rankings=res["base"].rankings, candidate_rankings=res["candidate"].rankings, compare=compare)
-        gate_results += [run_gate(g, ctx) for g in gates]
+        for g in gates:
+            system, against = g.sides()
+            ctx = GateContext(
+                dataset_label=f"{ds.name} {ds.split}, {len(ds.queries)} queries", queries=ds.queries,
+                base_per_query=by_metric[against], candidate_per_query=by_metric[system],
+                base_rankings=runs[against].rankings, candidate_rankings=runs[system].rankings,
+                compare=lambda m, _s=system, _a=against: compare(m, _s, _a), system=system, against=against)
+            gate_results.append(run_gate(g, ctx))
         curve = {m: compare(m) for m in grid}
+        pairs = dict.fromkeys([("candidate", n) for n in runs if n != "candidate"] +
+                              [g.sides() for g in gates if hasattr(g, "against")])
+        versus = {f"{a} vs {b}": {m: compare(m, a, b) for m in suite.metrics} for a, b in pairs}
         primary = next((g.metric for g in gates if getattr(g, "metric", None)), suite.metrics[0])
-        extra = set().union(*(g.shown_queries() for g in gates))
-        sections[dname] = _dataset_section(suite, ref, ds, res["base"], res["candidate"], curve, primary, extra)
+        extra_q = set().union(*(g.shown_queries() for g in gates))
+        sections[dname] = _dataset_section(suite, ref, ds, runs, by_metric, curve, versus, primary, extra_q)
     order = {g.name: i for i, g in enumerate(suite.gates)}
     gate_results.sort(key=lambda r: order[r.name])
-    result = assemble_result(suite, gate_results, sections, base_model.describe(), _candidate_info(cand_model))
+    cand_info = _candidate_info(loaded["candidate"]) if "candidate" in loaded else \
+        {"name": "candidate", **sections[next(iter(sections))].systems["candidate"].info}
+    for name in extra:
+        cand_info.setdefault("members", {})[name] = _candidate_info(loaded[name])
+    result = assemble_result(suite, gate_results, sections, loaded["base"].describe(), cand_info)
     result.timings = {"total_s": round(time.perf_counter() - t0, 3), **timings}
     if out_dir is not None:
         result.files = {"json": str(write_result(result, out_dir))}
     return result
+
+
+def _tune_set(suite: Suite, spec: HybridSystem, datasets) -> dict[str, data_mod.RetrievalSet]:
+    """Per data set, the queries of the tuning split over the same corpus the gate searches (queries whose judged
+    documents all fall outside it are left out)."""
+    out = {}
+    for dname, ds in datasets.items():
+        ref = suite.data[dname]
+        dev = data_mod.load(ref.path, spec.tune_split, name=ref.path.name)
+        keep = {q: r for q, r in dev.qrels.items() if any(v > 0 and d in ds.corpus for d, v in r.items())}
+        if not keep:
+            raise ConfigError(f"split {spec.tune_split!r} of {ref.path} has no query with a judged document in the "
+                              "gated corpus: nothing to tune on", field="tune_split")
+        out[dname] = data_mod.RetrievalSet(name=dev.name, split=dev.split, corpus=ds.corpus,
+                                           queries={q: dev.queries[q] for q in keep},
+                                           qrels={q: {d: v for d, v in r.items() if d in ds.corpus}
+                                                  for q, r in keep.items()})
+    return out
 
 
 def verdict_of(gates: list[GateResult]) -> str:

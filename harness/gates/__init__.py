@@ -17,10 +17,12 @@ import pkgutil
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Mapping
 
+from pydantic import Field
+
 from ..compare import PairedComparison
 from ..schema import ERROR, FAIL, INCONCLUSIVE, PASS, GateConfig, GateResult, MetricName, QueryRow, Reference
 
-__all__ = ["Gate", "MetricGate", "GateContext", "GateResult", "gate_class", "gate_kinds", "run_gate", "error_result",
+__all__ = ["Gate", "MetricGate", "ComparativeGate", "GateContext", "GateResult", "gate_class", "gate_kinds", "run_gate", "error_result",
            "PASS", "FAIL", "INCONCLUSIVE", "ERROR"]
 
 _KINDS: dict[str, type["Gate"]] = {}
@@ -37,6 +39,8 @@ class GateContext:
     base_rankings: Mapping[str, list]
     candidate_rankings: Mapping[str, list]
     compare: Callable[[str], PairedComparison]  # metric -> paired comparison (memoised by the caller)
+    system: str = "candidate"  # the names of the two sides, for the words a gate prints
+    against: str = "base"
 
 
 class Gate(GateConfig):
@@ -67,7 +71,14 @@ class Gate(GateConfig):
 
     # ---- what a kind may override
     def default_name(self) -> str:
-        return self.rule() + ("" if self.data == "main" else f" on {self.data}")
+        against = getattr(self, "against", "base")
+        return (("" if self.system == "candidate" else f"{self.system}: ") + self.rule()
+                + ("" if against == "base" else f" vs {against}")
+                + ("" if self.data == "main" else f" on {self.data}"))
+
+    def sides(self) -> tuple[str, str]:
+        """(the system judged, the system it is compared with)."""
+        return self.system, getattr(self, "against", "base")
 
     def metrics(self) -> set[str]:
         """Metrics this gate reads (they get the suite's full number of resamples)."""
@@ -99,8 +110,10 @@ class Gate(GateConfig):
     def result(self, ctx_label: str, status: str, lines: list[str], **fields: Any) -> GateResult:
         verdict = fields.pop("verdict", None) or {PASS: "PASS", FAIL: "FAIL"}.get(status, status.upper())
         head = f"{self.label}: {verdict} on {ctx_label}"
+        system, against = self.sides()
         return GateResult(name=self.label, kind=self.kind, data=self.data, metric=getattr(self, "metric", None),
-                          status=status, message="\n".join([head, *filter(None, lines)]), **fields)
+                          status=status, message="\n".join([head, *filter(None, lines)]), system=system,
+                          against=against, **fields)
 
 
 def _discover() -> None:
@@ -125,6 +138,13 @@ class MetricGate(Gate):
     """A gate on one metric of the suite (every kind but golden)."""
 
     metric: MetricName
+
+
+class ComparativeGate(MetricGate):
+    """A gate that judges the system against another one: the base by default, or any reference of the suite
+    (``against = "bm25"``), on the same queries."""
+
+    against: str = Field("base", description="the system the judged one is compared with")
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -160,6 +180,7 @@ def worst_queries(ctx: GateContext, metric: str, n: int = 5, threshold: float = 
 
 
 def worst_text(rows: list[QueryRow], limit: int = 3) -> str:
+    """The worst regressions in one line (values: compared-with -> judged)."""
     if not rows:
         return ""
     parts = [f"\"{r.text[:70]}\" {r.base:.2f} -> {r.candidate:.2f}" for r in rows[:limit]]
@@ -175,9 +196,10 @@ def interval_fields(cmp: PairedComparison) -> dict[str, Any]:
                                           conf=conf_label(cmp.confidence)))
 
 
-def measured_line(cmp: PairedComparison, with_p: bool = True) -> str:
+def measured_line(cmp: PairedComparison, with_p: bool = True, ctx: GateContext | None = None) -> str:
     p = f", p = {cmp.p_value:.3g}" if with_p else ""
-    return (f"  base {f4(cmp.base)} -> candidate {f4(cmp.candidate)}: {f4(cmp.difference, sign=True)} "
+    system, against = (ctx.system, ctx.against) if ctx is not None else ("candidate", "base")
+    return (f"  {against} {f4(cmp.base)} -> {system} {f4(cmp.candidate)}: {f4(cmp.difference, sign=True)} "
             f"({pct(cmp.relative_difference)}), {conf_label(cmp.confidence)} [{f4(cmp.ci[0], sign=True)}, "
             f"{f4(cmp.ci[1], sign=True)}]{p}, {cmp.wins} queries up / {cmp.losses} down")
 
@@ -190,8 +212,9 @@ def run_gate(gate: Gate, ctx: GateContext) -> GateResult:
 
 
 def error_result(gate: Gate, reason: str, confidence: float = 0.95) -> GateResult:
+    system, against = gate.sides()
     return GateResult(name=gate.label, kind=gate.kind, data=gate.data, metric=getattr(gate, "metric", None),
-                      status=ERROR, message=f"{gate.label}: ERROR: {reason}",
+                      system=system, against=against, status=ERROR, message=f"{gate.label}: ERROR: {reason}",
                       requirement=gate.requirement(confidence))
 
 

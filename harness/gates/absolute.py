@@ -20,18 +20,19 @@ class Absolute(MetricGate):
         return f"{self.metric} >= {self.min}"
 
     def requirement(self, confidence: float) -> str:
-        return f"candidate {self.metric} >= {self.min:.4f}"
+        return f"{self.system} {self.metric} >= {self.min:.4f}"
 
     def evaluate(self, ctx: GateContext) -> GateResult:
         cmp = ctx.compare(self.metric)
         ok = cmp.candidate >= self.min
         worst = worst_queries(ctx, self.metric)
-        lines = [f"  candidate {self.metric} = {f4(cmp.candidate)}, required >= {f4(self.min)} (base {f4(cmp.base)})"]
+        lines = [f"  {ctx.system} {self.metric} = {f4(cmp.candidate)}, required >= {f4(self.min)} "
+                 f"({ctx.against} {f4(cmp.base)})"]
         if not ok:
             lines.append(worst_text(worst))
         return self.result(ctx.dataset_label, PASS if ok else FAIL, lines,
                            requirement=self.requirement(cmp.confidence),
-                           observed=f"candidate {f4(cmp.candidate)}", decided_by="value",
+                           observed=f"{ctx.system} {f4(cmp.candidate)}", decided_by="value",
                            base=cmp.base, candidate=cmp.candidate, difference=cmp.difference,
                            relative_difference=cmp.relative_difference, n_queries=cmp.n,
                            threshold={"min": self.min}, worst_queries=worst)

@@ -8,10 +8,11 @@ from pydantic import Field, model_validator
 
 from ..compare import queries_needed
 from ..schema import FAIL, INCONCLUSIVE, PASS, GateResult, Reference
-from . import GateContext, MetricGate, conf_label, f4, interval_fields, measured_line, worst_queries, worst_text
+from . import (ComparativeGate, GateContext, conf_label, f4, interval_fields, measured_line, worst_queries,
+               worst_text)
 
 
-class Improvement(MetricGate):
+class Improvement(ComparativeGate):
     summary = ("the mean gain reaches the required size (min_relative x base, min_absolute) and the paired "
                "interval lies above 0; it fails when the interval rules the required gain out, and is NOT SHOWN "
                "in between")
@@ -31,9 +32,9 @@ class Improvement(MetricGate):
         parts = []
         if self.min_relative is not None:
             parts.append(f"{100 * self.min_relative:g}%")
-        if self.min_absolute is not None:
+        if self.min_absolute:
             parts.append(f"+{self.min_absolute:g}")
-        return f"{self.metric} improves by {' and '.join(parts) or 'a significant margin'}"
+        return f"{self.metric} improves" + (f" by {' and '.join(parts)}" if parts else "")
 
     def required_difference(self, base: float) -> float:
         req = 0.0
@@ -52,6 +53,8 @@ class Improvement(MetricGate):
         return " and ".join(asked) or "any gain"
 
     def requirement(self, confidence: float, required: float | None = None) -> str:
+        if not self.min_relative and not self.min_absolute:
+            return f"{conf_label(confidence)} above 0"
         gain = f"mean gain >= {required:+.4f} ({self._asked()})" if required is not None else \
             f"mean gain >= {self._asked()}"
         return f"{gain} and {conf_label(confidence)} above 0"
@@ -69,7 +72,8 @@ class Improvement(MetricGate):
         if big_enough and significant:
             status, verdict = PASS, "PASS (improvement shown)"
         elif ruled_out:
-            status, verdict = FAIL, ("FAIL (candidate is worse than base; the interval rules out the required gain)"
+            status, verdict = FAIL, (f"FAIL ({ctx.system} is worse than {ctx.against}; the interval rules out the "
+                                     "required gain)"
                                      if cmp.difference < 0 else
                                      "FAIL (the interval rules out a gain of the required size)")
         elif big_enough:
@@ -80,7 +84,7 @@ class Improvement(MetricGate):
                                              "NOT SHOWN (no gain measured, but the interval cannot rule the "
                                              "required gain out)")
         requirement = self.requirement(cmp.confidence, req)
-        lines = [measured_line(cmp), f"  required: {requirement}"]
+        lines = [measured_line(cmp, ctx=ctx), f"  required: {requirement}"]
         underpowered = cmp.mde > max(req, 1e-12)
         needed = queries_needed(cmp.sd_difference, req, cmp.confidence) if underpowered else None
         if status != PASS and underpowered:

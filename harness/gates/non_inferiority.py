@@ -7,10 +7,11 @@ from typing import Literal
 from pydantic import Field
 
 from ..schema import FAIL, INCONCLUSIVE, PASS, GateResult, Reference
-from . import GateContext, MetricGate, conf_label, f4, interval_fields, measured_line, worst_queries, worst_text
+from . import (ComparativeGate, GateContext, conf_label, f4, interval_fields, measured_line, worst_queries,
+               worst_text)
 
 
-class NonInferiority(MetricGate):
+class NonInferiority(ComparativeGate):
     summary = "the paired interval's lower end lies above -margin: no loss beyond the margin"
     example = {"metric": "recall@10", "margin": 0.01}
 
@@ -19,7 +20,7 @@ class NonInferiority(MetricGate):
 
     def rule(self) -> str:
         label = "no forgetting" if self.kind == "forgetting" else "non-inferior"
-        return f"{label}: {self.metric} within {self.margin:g} of base"
+        return f"{label}: {self.metric} within {self.margin:g} of {self.against}"
 
     def requirement(self, confidence: float) -> str:
         return f"{conf_label(confidence)} lower end > {-self.margin:+.4f}"
@@ -28,14 +29,14 @@ class NonInferiority(MetricGate):
         cmp = ctx.compare(self.metric)
         underpowered = cmp.mde > self.margin
         if cmp.ci[0] > -self.margin:
-            status, verdict = PASS, "PASS (no worse than base within the margin)"
+            status, verdict = PASS, f"PASS (no worse than {ctx.against} within the margin)"
         elif cmp.difference > -self.margin and underpowered:
             status, verdict = INCONCLUSIVE, "NOT SHOWN (interval too wide to rule out a loss beyond the margin)"
         else:
-            status, verdict = FAIL, "FAIL (candidate may be worse than base by more than the margin)"
+            status, verdict = FAIL, f"FAIL ({ctx.system} may be worse than {ctx.against} by more than the margin)"
         what = "forgetting guard" if self.kind == "forgetting" else "non-inferiority"
         requirement = self.requirement(cmp.confidence)
-        lines = [measured_line(cmp, with_p=False), f"  required ({what}): {requirement}"]
+        lines = [measured_line(cmp, with_p=False, ctx=ctx), f"  required ({what}): {requirement}"]
         if status != PASS and underpowered:
             lines.append(f"  minimum detectable effect {f4(cmp.mde)} with {cmp.n} queries exceeds the margin "
                          f"{f4(self.margin)}")

@@ -4,10 +4,10 @@ from __future__ import annotations
 from typing import Literal
 
 from ..schema import FAIL, PASS, Fraction, GateResult
-from . import GateContext, MetricGate, worst_queries, worst_text
+from . import ComparativeGate, GateContext, worst_queries, worst_text
 
 
-class RegressionBudget(MetricGate):
+class RegressionBudget(ComparativeGate):
     summary = "at most max_fraction of the queries lose more than max_drop (counted per query; no interval)"
     example = {"metric": "ndcg@10", "max_drop": 0.3, "max_fraction": 0.1}
 

@@ -1,0 +1,37 @@
+"""Dense retrieval: embed queries and documents (through the embedding cache), exact inner-product search. Serves
+local bi-encoders (models.LoadedModel) and embedding APIs (systems.api.ApiEncoder) alike."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..evaluate import encode_set, tied_queries
+from ..retrieve import search
+from . import SystemRun
+
+
+def run_dense(name: str, encoder, dataset, *, depth: int, cache, kind: str = "bi-encoder") -> SystemRun:
+    t0 = time.perf_counter()
+    q_vecs, qids, doc_vecs, doc_ids, stats = encode_set(dataset, encoder, cache)
+    t1 = time.perf_counter()
+    rankings = dict(zip(qids, search(q_vecs, doc_vecs, doc_ids, depth)))
+    t2 = time.perf_counter()
+
+    def search_one(text: str):
+        vec = np.asarray(encoder.embed([text], "query", False), dtype=np.float32)
+        return search(vec, doc_vecs, doc_ids, depth)[0]
+
+    info = encoder.describe()
+    normalize = getattr(getattr(encoder, "spec", None), "normalize", True)
+    return SystemRun(
+        name=name, kind=kind, rankings=rankings, info=info,
+        index_bytes=int(doc_vecs.nbytes),
+        timings={"encode_s": round(t1 - t0, 3), "retrieve_s": round(t2 - t1, 3),
+                 "encode": {role: s.as_dict() for role, s in stats.items()}},
+        conventions={"similarity": f"inner product on {'normalised' if normalize else 'raw'} vectors, computed in "
+                                   "fp64, kept at fp32 precision (trec_eval's)",
+                     "tie_break": "score desc, then document id desc (trec_eval's order)",
+                     "queries_with_tied_scores": tied_queries(rankings)},
+        search_one=None if kind == "api" else search_one,
+        cost_usd=info.get("cost_usd"))
