@@ -322,12 +322,13 @@ class BM25System(Strict):
         return None if isinstance(value, str) and value.strip().lower() in ("", "none", "false") else value
 
 
-FUSION_METHODS = ("rrf", "wsum", "combsum", "combmnz", "combmax", "combmed", "combanz", "isr", "log_isr")
+# ranx.fuse's names: CombSUM is "sum", CombMNZ "mnz", and so on
+FUSION_METHODS = ("rrf", "wsum", "sum", "mnz", "max", "med", "anz", "isr", "log_isr")
 FUSION_NORMS = ("min-max", "max", "sum", "zmuv", "rank", "borda")
 
 
 class HybridSystem(Strict):
-    """Fuses the rankings of two or more named systems with ranx.fuse. Score-based methods (wsum, comb*) need a
+    """Fuses the rankings of two or more named systems with ranx.fuse. Score-based methods (wsum, sum, mnz...) need a
     stated normalisation. Weights are given, or tuned on a dev split with ranx.optimize_fusion (never on the
     gated split)."""
 

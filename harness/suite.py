@@ -181,7 +181,10 @@ def run_suite(suite: "Suite | str | Path", candidate, *, baseline=None, cache: "
     base_spec = ModelSpec.parse(baseline) if baseline is not None else suite.base
     cand_spec, extra = candidate_systems(candidate, suite)
     specs: dict[str, Any] = {"base": base_spec, "candidate": cand_spec, **extra, **suite.references}
-    check_systems(specs)
+    try:
+        check_systems(specs)
+    except ConfigError as exc:  # locate it in suite.toml: which reference, which line
+        raise _located(exc, suite) from None
     loaded = {name: load_model(spec) for name, spec in specs.items() if isinstance(spec, ModelSpec)}
     tune_sets = {name: _tune_set(suite, spec, datasets) for name, spec in specs.items()
                  if isinstance(spec, HybridSystem) and spec.tune_split}
@@ -241,6 +244,19 @@ def run_suite(suite: "Suite | str | Path", candidate, *, baseline=None, cache: "
     if out_dir is not None:
         result.files = {"json": str(write_result(result, out_dir))}
     return result
+
+
+def _located(exc: ConfigError, suite: Suite) -> ConfigError:
+    from .schema import toml_line
+
+    if exc.path is not None or not (exc.field or "").startswith("references."):
+        return exc
+    parts = exc.field.split(".")
+    try:
+        text = Path(suite.path).read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    return ConfigError(exc.message, path=suite.path, line=toml_line(text, parts[:2]), field=exc.field)
 
 
 def _tune_set(suite: Suite, spec: HybridSystem, datasets) -> dict[str, data_mod.RetrievalSet]:

@@ -88,7 +88,61 @@ def paired(b: np.ndarray, c: np.ndarray, seed: int, confidence: float = 0.95, re
             "resamples": resamples, "seed": seed, "interval_method": "percentile"}
 
 
-def _dataset(name: str, role: str, n_queries: int, shift: float, seed: int, hostile: bool) -> dict[str, Any]:
+def _moved(base_rank: int | None, shift: float, rng: random.Random) -> int:
+    """A relevant document's rank under another system: the base rank moved up (shift > 0) or down, noisily."""
+    b = base_rank or 160
+    r = max(1, int(round(b * math.exp(rng.gauss(-8 * shift, 0.55)))))
+    if rng.random() < 0.4:  # many queries do not move at all: the tie bar must show it
+        r = base_rank or 161
+    return r
+
+
+def _ranking(ranks: dict[str, int | None], grades: dict[str, int], doc_ids: list[str],
+             rng: random.Random) -> tuple[list[list], dict[str, int | None]]:
+    """A scored list of DEPTH documents holding the relevant ones at (about) their ranks, and where they landed."""
+    ranks = dict(ranks)
+    ranking: list[str | None] = [None] * DEPTH
+    for d, r in sorted(ranks.items(), key=lambda t: (t[1] or DEPTH + 1, t[0])):
+        if r is None:
+            continue
+        while ranking[r - 1] is not None:
+            r += 1
+            if r > DEPTH:
+                break
+        ranks[d] = r if r <= DEPTH else None
+        if r <= DEPTH:
+            ranking[r - 1] = d
+    others = iter(d for d in rng.sample(doc_ids, DEPTH + 5) if d not in grades)
+    ranking = [d if d is not None else next(others) for d in ranking]
+    score = 0.9 - rng.random() * 0.1
+    scored = []
+    for d in ranking:
+        scored.append([d, round(score, 6)])
+        score -= rng.random() * 0.006
+    return scored, ranks
+
+
+# The references a suite compares with, as the gate run writes them: (name, kind, the system its ranks move from,
+# how far they move). Drawn from their own random stream, so base and candidate are the same with or without them.
+REFERENCES = [("bm25", "bm25", "base", 0.01), ("bm25-candidate", "hybrid", "candidate", 0.02),
+              ("openai-small", "api", "base", 0.04)]
+GATED_PAIR = ("bm25-candidate", "bm25")  # a gate judges the hybrid against bm25, as the legal suite does
+
+
+def _references(seed: int, qids: list[str], qrels: dict, doc_ids: list[str], full: dict, rel_ranks: dict) -> None:
+    rng = random.Random(seed * 1009 + 17)
+    for name, _, source, shift in REFERENCES:
+        full[name], rel_ranks[name] = {}, {}
+        for q in qids:
+            ranks = {}
+            for d in qrels[q]:
+                r = _moved(rel_ranks[source][q][d], shift, rng)
+                ranks[d] = r if r <= DEPTH else None
+            full[name][q], rel_ranks[name][q] = _ranking(ranks, qrels[q], doc_ids, rng)
+
+
+def _dataset(name: str, role: str, n_queries: int, shift: float, seed: int, hostile: bool,
+             references: bool = True) -> dict[str, Any]:
     rng = random.Random(seed)
     n_docs = max(300, 2 * n_queries)
     doc_ids = [f"{name[:3]}-{i:05d}" for i in range(n_docs)]
@@ -106,35 +160,14 @@ def _dataset(name: str, role: str, n_queries: int, shift: float, seed: int, host
                 if side == "base":
                     r = int(math.exp(rng.random() * math.log(160)))
                 else:
-                    b = rel_ranks["base"][q][d] or 160
-                    r = max(1, int(round(b * math.exp(rng.gauss(-8 * shift, 0.55)))))
-                    if rng.random() < 0.4:  # many queries do not move at all: the tie bar must show it
-                        r = rel_ranks["base"][q][d] or 161
+                    r = _moved(rel_ranks["base"][q][d], shift, rng)
                 ranks[d] = r if r <= DEPTH else None
-            # place relevant documents, then fill the list with distractors
-            ranking: list[str | None] = [None] * DEPTH
-            for d, r in sorted(ranks.items(), key=lambda t: (t[1] or DEPTH + 1, t[0])):
-                if r is None:
-                    continue
-                while ranking[r - 1] is not None:
-                    r += 1
-                    if r > DEPTH:
-                        break
-                ranks[d] = r if r <= DEPTH else None
-                if r <= DEPTH:
-                    ranking[r - 1] = d
-            others = iter(d for d in rng.sample(doc_ids, DEPTH + 5) if d not in qrels[q])
-            ranking = [d if d is not None else next(others) for d in ranking]
-            score = 0.9 - rng.random() * 0.1
-            scored = []
-            for d in ranking:
-                scored.append([d, round(score, 6)])
-                score -= rng.random() * 0.006
-            full[side][q] = scored
-            rel_ranks[side][q] = ranks
+            full[side][q], rel_ranks[side][q] = _ranking(ranks, qrels[q], doc_ids, rng)
+    if references:
+        _references(seed, qids, qrels, doc_ids, full, rel_ranks)
     grid = [f"{f}@{k}" for f in FAMILIES for k in KS]
     per_query = {side: {q: {m: _metric(*_split(m), rel_ranks[side][q], qrels[q]) for m in grid} for q in qids}
-                 for side in ("base", "candidate")}
+                 for side in full}
     primary = SUITE_METRICS[0]
     diffs = sorted((per_query["candidate"][q][primary] - per_query["base"][q][primary], q) for q in qids)
     shown = [q for d, q in diffs[:SHOWN] if d < 0] + [q for d, q in reversed(diffs[-SHOWN:]) if d > 0]
@@ -151,6 +184,10 @@ def _dataset(name: str, role: str, n_queries: int, shift: float, seed: int, host
         comparisons[m] = paired(b, c, seed + i)
     kept = {side: {q: full[side][q][:KEPT_DEPTH] for q in shown} for side in full}
     docs = {d for side in kept.values() for r in side.values() for d, _ in r} | {d for q in shown for d in qrels[q]}
+    means = {side: {m: comparisons[m][side] for m in grid} for side in ("base", "candidate")}
+    means |= {side: {m: float(np.mean([per_query[side][q][m] for q in qids])) for m in grid}
+              for side in full if side not in means}
+    extra = {"versus": _versus(per_query, comparisons, qids, seed)} if references else {}
     return {
         "role": role,
         "data": {"name": name, "source": f"/data/{name}", "format": "beir", "split": "test",
@@ -158,7 +195,7 @@ def _dataset(name: str, role: str, n_queries: int, shift: float, seed: int, host
                  "n_queries": n_queries, "n_judgments": sum(len(r) for r in qrels.values()),
                  "n_positive_judgments": sum(len(r) for r in qrels.values()),
                  "graded": True, "excluded_queries": []},
-        "metrics": {side: {m: comparisons[m][side] for m in grid} for side in ("base", "candidate")},
+        "metrics": means,
         "comparisons": comparisons,
         "queries": queries,
         "per_query": {side: {q: {m: v[m] for m in SUITE_METRICS} for q, v in rows.items()}
@@ -172,6 +209,53 @@ def _dataset(name: str, role: str, n_queries: int, shift: float, seed: int, host
         "tied_rankings": {side: tied_queries(full[side]) for side in full},
         "_full_rankings": full,  # the builder's own: golden gates look deeper than the kept top 10
         "_full_qrels": qrels,
+        **extra,
+    }
+
+
+def _versus(per_query: dict, comparisons: dict, qids: list[str], seed: int) -> dict[str, dict]:
+    """'<judged> vs <against>' -> suite metric -> paired comparison: the candidate against every other system (the
+    base one is the curve's own comparison), and the pair a gate judges."""
+    pairs = [("candidate", name) for name in per_query if name != "candidate"] + [GATED_PAIR]
+    out = {}
+    for i, (system, against) in enumerate(pairs):
+        out[f"{system} vs {against}"] = {
+            m: comparisons[m] if (system, against) == ("candidate", "base") else
+            paired(np.array([per_query[against][q][m] for q in qids]),
+                   np.array([per_query[system][q][m] for q in qids]), seed + 100 * (i + 1) + j)
+            for j, m in enumerate(SUITE_METRICS)}
+    return out
+
+
+def _system_summaries(section: dict, base_model: dict, cand_model: dict) -> dict[str, dict]:
+    """What each system is and what it costs to serve, shaped as the gate run writes it (SystemSummary)."""
+    n_docs = section["data"]["n_documents"]
+
+    def summary(kind: str, info: dict, bytes_per_doc: int, p50: float | None, p95: float | None,
+                cost: float | None = None) -> dict:
+        measured = p50 is not None
+        latency = ({"measured": True, "queries": 30, "batch": 1, "p50_ms": p50, "p95_ms": p95,
+                    "where": "this machine, one query at a time"} if measured else
+                   {"measured": False, "why": "not measured for this kind (each API request costs money)"})
+        return {"kind": kind, "info": info, "index_bytes": bytes_per_doc * n_docs,
+                "index_bytes_per_million": bytes_per_doc * 1_000_000, "latency": latency, "cost_usd": cost,
+                "timings": {"total_s": 0.5}}
+
+    dense = {k: base_model[k] for k in ("name", "fingerprint", "dtype", "max_seq_length", "normalize")}
+    return {
+        "base": summary("bi-encoder", dense, 1536, 21.412, 27.903),
+        "candidate": summary("bi-encoder", dense | {"name": cand_model["name"],
+                                                    "fingerprint": cand_model["fingerprint"]}, 1536, 20.877, 26.31),
+        "bm25": summary("bm25", {"kind": "bm25", "library": "bm25s 0.3.16", "method": "lucene", "k1": 1.2, "b": 0.75,
+                                 "stemmer": "PyStemmer english", "stopwords": "en", "fields": "title + text"},
+                        250, 0.584, 0.681),
+        "bm25-candidate": summary("hybrid", {"kind": "hybrid", "systems": ["bm25", "candidate"], "method": "rrf",
+                                             "norm": None, "weights": None, "rrf_k": 60, "tuned": None,
+                                             "library": "ranx.fuse"}, 1786, 23.61, 30.218),
+        "openai-small": summary("api", {"kind": "api", "provider": "openai", "model": "text-embedding-3-small",
+                                        "dimensions": 512, "requests": 3, "tokens": 41_250, "tokens_estimated": 0,
+                                        "cost_usd": 0.000825, "price_per_1m_tokens_usd": 0.02},
+                                2048, None, None, cost=0.000825),
     }
 
 
@@ -291,20 +375,47 @@ def _gates(sections: dict[str, dict]) -> list[dict]:
                                  f"guard): 95% CI lower bound > -0.0100",
                       "worst_queries": _worst(sections["science"], "ndcg@10"),
                       "details": {"underpowered": g["mde"] > 0.01}})
+    if "versus" in main:
+        gates.append(_pair_gate(main, label))
     for gate in gates:
         gate["passed"] = gate["status"] == "pass"
     return gates
 
 
+def _pair_gate(main: dict, label: str) -> dict:
+    """An improvement gate on two references: its base and candidate numbers are bm25's and the hybrid's."""
+    system, against = GATED_PAIR
+    cmp = main["versus"][f"{system} vs {against}"]["ndcg@10"]
+    status = "pass" if cmp["ci"][0] > 0 else "fail" if cmp["ci"][1] < 0 else "inconclusive"
+    phrase = {"pass": "PASS (improvement shown)", "fail": "FAIL (the interval rules out a gain)",
+              "inconclusive": "NOT SHOWN (not distinguishable from noise)"}[status]
+    name = f"{system}: ndcg@10 improves vs {against}"
+    measured = (f"  {against} {cmp['base']:.4f} -> {system} {cmp['candidate']:.4f}: {cmp['difference']:+.4f}, "
+                f"95% CI [{cmp['ci'][0]:+.4f}, {cmp['ci'][1]:+.4f}], p = {cmp['p_value']:.3g}")
+    return {"name": name, "kind": "improvement", "data": "main", "metric": "ndcg@10", "system": system,
+            "against": against, "status": status, **_cmp_fields(cmp),
+            "threshold": {"min_relative": 0.0, "required_difference": 0.0}, "requirement": "95% CI above 0",
+            "message": f"{name}: {phrase} on {label}\n{measured}\n  required: 95% CI above 0",
+            "worst_queries": [], "details": {"underpowered": False, "significant": cmp["ci"][0] > 0}}
+
+
 def build_result(n_queries: int = 60, *, seed: int = 0, suite: str = "legal", shift: float = 0.03,
                  guard: bool = True, guard_shift: float = -0.01, comparisons: bool = True, hostile: bool = True,
                  created_at: str = "2026-11-22T15:04:05+00:00", candidate: str = "models/legal-mnrl-v3",
-                 manifest: bool = True) -> dict[str, Any]:
-    """A realistic result of a gate run: `shift` moves the candidate's relevant documents up (positive) or down."""
-    sections = {"main": _dataset("acord", "domain", n_queries, shift, seed, hostile)}
+                 manifest: bool = True, references: bool = True) -> dict[str, Any]:
+    """A realistic result of a gate run: `shift` moves the candidate's relevant documents up (positive) or down.
+    With `references` (as runs write today) each set also scores bm25, a bm25 + candidate hybrid and an embedding
+    API, with their costs and the paired comparisons of the candidate against each; without, the result is shaped
+    as before systems existed (base and candidate only, gates that name neither side)."""
+    sections = {"main": _dataset("acord", "domain", n_queries, shift, seed, hostile, references)}
     if guard:
-        sections["science"] = _dataset("scifact", "guard", max(20, n_queries // 3), guard_shift, seed + 1, False)
+        sections["science"] = _dataset("scifact", "guard", max(20, n_queries // 3), guard_shift, seed + 1, False,
+                                       references)
     gates = _gates(sections)
+    if references:
+        for gate in gates:
+            gate.setdefault("system", "candidate")
+            gate.setdefault("against", "base")
     for sec in sections.values():
         sec.pop("_full_rankings")
         sec.pop("_full_qrels")
@@ -321,6 +432,9 @@ def build_result(n_queries: int = 60, *, seed: int = 0, suite: str = "legal", sh
                   "document_prompt": "", "revision": None}
     cand_model = base_model | {"name": candidate, "path": f"/work/{candidate}", "source": "local",
                                "fingerprint": f"{seed:04x}" + "c0ffee" * 10, "weights_fingerprint": "9d" * 32}
+    if references:
+        for sec in sections.values():
+            sec["systems"] = _system_summaries(sec, base_model, cand_model)
     if manifest:
         cand_model["training_manifest"] = {"recipe": "mnrl-hard-negatives", "base_model": base_model["name"],
                                            "train_pairs": 919, "epochs": 1, "learning_rate": 2e-5, "batch_size": 32,

@@ -32,7 +32,8 @@ def cmd_gate(args) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser("gate", help="run a suite's gates on a candidate; exit 0 when every gate passes, 1 otherwise")
     p.add_argument("suite", help="suite folder or suite.toml")
-    p.add_argument("--candidate", default=None, help="candidate model folder or hub id ($EMBEDGATE_CANDIDATE)")
+    p.add_argument("--candidate", default=None, help="candidate model folder or hub id, or a system .toml (e.g. a hybrid of "
+                   "bm25 and a model folder) ($EMBEDGATE_CANDIDATE)")
     p.add_argument("--baseline", default=None, help="override the suite's base model")
     p.add_argument("--results-dir", default=None, help="where result JSON and HTML go (default embedgate-results/)")
     p.add_argument("--cache-dir", default=None, help="embedding cache (default $EMBEDGATE_CACHE or ~/.cache/embedgate)")

@@ -20,7 +20,8 @@ _RESULTS_KEY = pytest.StashKey[list]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("embedgate", "embedgate regression gate")
     group.addoption("--candidate", default=None, metavar="MODEL",
-                    help="candidate model folder or hub id to gate (default: $EMBEDGATE_CANDIDATE)")
+                    help="candidate model folder or hub id to gate, or a system .toml "
+                         "(default: $EMBEDGATE_CANDIDATE)")
     group.addoption("--baseline", default=None, metavar="MODEL", help="override the suite's base model")
     group.addoption("--embedgate-results", default=None, metavar="DIR",
                     help="where result JSON and HTML reports go (default: $EMBEDGATE_RESULTS or embedgate-results/)")

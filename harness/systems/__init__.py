@@ -78,8 +78,9 @@ def check_systems(specs: Mapping[str, Any]) -> None:
 
                 check_bm25(spec)
         except ConfigError as exc:
+            where = name if name in ("base", "candidate") else f"references.{name}"
             raise ConfigError(exc.message, path=exc.path, line=exc.line,
-                              field=exc.field or f"references.{name}") from None
+                              field=f"{where}.{exc.field}" if exc.field else where) from None
 
 
 def run_systems(dataset, specs: Mapping[str, Any], *, depth: int, cache, loaded: Mapping[str, Any],
