@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from .io import json_reason
 from .errors import DataError
 
 TABLE_SUFFIXES = (".jsonl", ".csv", ".tsv", ".parquet")
@@ -140,7 +141,8 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=line_no) from None
+            raise DataError(f"malformed JSON at column {exc.colno}: {json_reason(exc)}", path=path,
+                            line=line_no) from None
         if not isinstance(rec, dict):
             raise DataError(f"expected a JSON object, got {type(rec).__name__}", path=path, line=line_no)
         yield line_no, rec

@@ -134,6 +134,12 @@ class EmbeddingCache:
         return atomic_write_bytes(folder / f"{digest}.npz", buf.getvalue())
 
 
+def _is_terminal() -> bool:
+    import sys
+
+    return bool(getattr(sys.stderr, "isatty", None) and sys.stderr.isatty())
+
+
 class Encoder(Protocol):
     """What the cache needs from anything that turns texts into vectors: a local model (models.LoadedModel) or an
     API embedder (systems.api). ``chunk_size`` texts are embedded and stored per step (None: all at once), so an
@@ -168,7 +174,8 @@ def encode_texts(model: Encoder, texts: Sequence[str], role: str, cache: Embeddi
     missing = [j for j in range(len(uniq_hashes)) if j not in found]
     vectors_by_hash: dict[bytes, np.ndarray] = {uniq_hashes[j]: v for j, v in found.items()}
     if show_progress is None:
-        show_progress = len(missing) >= 256 and not os.environ.get("EMBEDGATE_NO_PROGRESS")
+        # a bar redrawn with carriage returns is noise in a CI log: only on a terminal
+        show_progress = len(missing) >= 256 and not os.environ.get("EMBEDGATE_NO_PROGRESS") and _is_terminal()
     step = model.chunk_size or max(len(missing), 1)
     for lo in range(0, len(missing), step):
         part = missing[lo:lo + step]

@@ -98,3 +98,9 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
                 break
             h.update(block)
     return h.hexdigest()
+
+
+def json_reason(exc) -> str:
+    """json's message without its dangling "at" ("Unterminated string starting at"): the caller says where."""
+    msg = exc.msg
+    return msg[:-3] if msg.endswith(" at") else msg

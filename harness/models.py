@@ -42,8 +42,32 @@ __all__ = ["ModelSpec", "DTYPES", "PROMPT_PRESETS", "LoadedModel", "load_model",
            "weights_fingerprint", "model_fingerprint", "OFFLINE_COPIES"]
 
 
+def quiet_loading() -> None:
+    """transformers draws a "Loading weights" bar with carriage returns: noise in a CI log, so only on a terminal."""
+    import sys
+
+    if not (getattr(sys.stderr, "isatty", None) and sys.stderr.isatty()):
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _closest_folder(path: Path) -> str:
+    import difflib
+
+    parent = path.parent
+    while not parent.is_dir() and parent != parent.parent:
+        parent = parent.parent
+    try:
+        siblings = sorted(p.name for p in parent.iterdir() if p.is_dir())
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(path.name, siblings, n=1, cutoff=0.5)
+    return f"; the closest existing folder is {parent / close[0]}" if close else ""
 
 
 def resolve_model_path(name: str, revision: str | None = None) -> tuple[str, str]:
@@ -51,8 +75,10 @@ def resolve_model_path(name: str, revision: str | None = None) -> tuple[str, str
     local = Path(name).expanduser()
     if local.is_dir():
         return str(local.resolve()), "local"
-    if name.startswith((".", "/", "~")) or os.sep in name.strip("/").replace("/", "", 1):
-        raise ModelError("model folder not found", path=name)
+    # a path, or "runs/x" where ./runs exists: a missing folder, not a hub id (no network error to puzzle over)
+    if name.startswith((".", "/", "~")) or os.sep in name.strip("/").replace("/", "", 1) or (
+            len(local.parts) > 1 and Path(local.parts[0]).is_dir()):
+        raise ModelError(f"no such folder{_closest_folder(local)}", path=name)
     offline = _truthy(os.environ.get("HF_HUB_OFFLINE")) or _truthy(os.environ.get("EMBEDGATE_OFFLINE"))
     hub_error: Exception | None = None
     if not (offline and name in OFFLINE_COPIES):
@@ -160,6 +186,8 @@ class LoadedModel:
     def model(self):
         if self._model is None:
             from sentence_transformers import SentenceTransformer
+
+            quiet_loading()
 
             try:
                 model = SentenceTransformer(

@@ -223,23 +223,34 @@ def curve_chart(family: str, ks: list[int], base: list[float | None], candidate:
 
 def runs_chart(family: str, ks: list[int], base: list[float | None], runs: list[Series]) -> Markup:
     """metric@k of several candidates over one base (dashed), for the side-by-side comparison of runs."""
+    return lines_chart(family, ks, [Series("base (first run)", base, BASE_COLOR, True)] + runs,
+                       f"{family} at each cut-off for each run")
+
+
+def systems_chart(family: str, ks: list[int], systems: list[Series]) -> Markup:
+    """metric@k of every system scored on a data set (base, candidate and the references), one line each."""
+    return lines_chart(family, ks, systems, f"{family} at each cut-off for each system")
+
+
+def lines_chart(family: str, ks: list[int], series: list[Series], label: str) -> Markup:
+    """One line per series over the cut-offs; each point's hover title names its series and value."""
     width, height = 380, 200
     box = Box(46, 24, 322, 150)
     xs = XScale(ks, box)
-    vals = [v for s in runs for v in s.values if is_number(v)] + [v for v in base if is_number(v)]
+    vals = [v for s in series for v in s.values if is_number(v)]
     if not vals:
         return _svg(width, 60, f'<text x="10" y="30">no {escape(family)} values</text>', f"{family}: no data")
     y_lo, y_hi, ticks = nice_range(min(vals), max(vals), clamp=(0.0, 1.0))
     ys = YScale(y_lo, y_hi, box)
     body = [f'<text x="{_f(box.left)}" y="12" class="title">{escape(family)}@k</text>', _y_axis(ys, ticks, box),
             _x_axis(xs, box)]
-    for s in [Series("base (first run)", base, BASE_COLOR, True)] + runs:
+    for s in series:
         pts = [(k, v) for k, v in zip(ks, s.values) if is_number(v)]
         body.append(_polyline([(xs(k), ys(v)) for k, v in pts], s.color, dash=s.dash))
         for k, v in pts:
             body.append(f'<circle cx="{_f(xs(k))}" cy="{_f(ys(v))}" r="2.4" fill="{s.color}">'
                         f'<title>{escape(s.label)}: {escape(family)}@{k} = {num(v)}</title></circle>')
-    return _svg(width, height, "".join(body), f"{family} at each cut-off for each run")
+    return _svg(width, height, "".join(body), label)
 
 
 def _legend(right: float, y: float, items: list[tuple[str, str, bool]]) -> str:
@@ -349,8 +360,9 @@ def strip_domain(points: Sequence[float]) -> tuple[float, float]:
 
 def ci_strip(difference: float | None, ci: Sequence[float] | None, status: str, *,
              reference: float | None = None, reference_label: str = "",
-             domain: tuple[float, float] | None = None) -> Markup:
-    """A one-line forest plot of a gate: the CI of the difference, its mean, zero, and the gate's bar."""
+             domain: tuple[float, float] | None = None, sides: str = "candidate \u2212 base") -> Markup:
+    """A one-line forest plot of a gate: the CI of the difference, its mean, zero, and the gate's bar. ``sides``
+    names what was subtracted from what (a gate may judge a hybrid against bm25, not the candidate against base)."""
     width, height = 150, 22
     if not (is_number(difference) and ci and all(is_number(v) for v in ci)):
         return Markup("")
@@ -367,8 +379,9 @@ def ci_strip(difference: float | None, ci: Sequence[float] | None, status: str, 
     body.append(f'<line x1="{_f(x(ci[0]))}" x2="{_f(x(ci[1]))}" y1="11" y2="11" stroke="{color}" '
                 f'stroke-width="3" stroke-linecap="round"/>')
     body.append(f'<circle cx="{_f(x(difference))}" cy="11" r="3.6" fill="#fff" stroke="{color}" stroke-width="2">'
-                f'<title>\u0394 {signed(difference)}, CI [{signed(ci[0])}, {signed(ci[1])}]</title></circle>')
-    return _svg(width, height, "".join(body), f"difference {signed(difference)} with interval", "strip")
+                f'<title>\u0394 {escape(sides)} {signed(difference)}, CI [{signed(ci[0])}, {signed(ci[1])}]'
+                f'</title></circle>')
+    return _svg(width, height, "".join(body), f"difference {sides} {signed(difference)} with interval", "strip")
 
 
 def trend_chart(points: list[tuple[str, float | None, str]], base: list[float | None], metric: str) -> Markup:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -9,6 +10,13 @@ from embedgate.harness.schema import STATUS_LABELS
 
 VERDICT_LABELS = {k: v for k, v in STATUS_LABELS.items() if k != "inconclusive"}
 MINUS = "\u2212"  # a real minus sign: easier to tell from a hyphen in dense tables
+_METRIC_RE = re.compile(r"^(.+)@(\d+)$")
+
+
+def parse_metric(name: str) -> tuple[str, int] | None:
+    """'ndcg@10' -> ('ndcg', 10); a name without a cut-off -> None."""
+    m = _METRIC_RE.match(name)
+    return (m.group(1), int(m.group(2))) if m else None
 
 
 def is_number(x: Any) -> bool:
@@ -48,6 +56,31 @@ def interval(ci: Any, digits: int = 4) -> str:
     if not (isinstance(ci, (list, tuple)) and len(ci) == 2 and all(is_number(v) for v in ci)):
         return "n/a"
     return f"[{signed(ci[0], digits)}, {signed(ci[1], digits)}]"
+
+
+def human_bytes(n: Any) -> str:
+    """9216000 -> '9.22 MB' (decimal units, three significant digits: an index size, not an exact count)."""
+    if not is_number(n) or n < 0:
+        return "n/a"
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            break
+        n /= 1000
+    return f"{int(n)} B" if unit == "B" else f"{n:.3g} {unit}" if n < 100 else f"{n:.0f} {unit}"
+
+
+def ms(x: Any) -> str:
+    """A latency in milliseconds, to about three significant digits (0.584 -> '0.58', 521.873 -> '522')."""
+    if not is_number(x):
+        return "n/a"
+    return f"{x:.2f}" if round(x, 2) < 10 else f"{x:.1f}" if round(x, 1) < 100 else f"{x:.0f}"
+
+
+def usd(x: Any) -> str:
+    """A cost in US dollars: cents above a dollar, four significant digits below (API runs often cost fractions)."""
+    if not is_number(x):
+        return "n/a"
+    return f"${x:,.2f}" if x >= 1 else f"${x:.4g}" if x > 0 else "$0"
 
 
 def confidence_label(conf: Any) -> str:

@@ -42,6 +42,7 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("embedgate.reports", "templates"), autoescape=True)
     env.filters.update({
         "num": fmt.num, "signed": fmt.signed, "pct": fmt.pct, "pval": fmt.p_value, "interval": fmt.interval,
+        "bytes": fmt.human_bytes, "ms": fmt.ms, "usd": fmt.usd,
         "when": fmt.when, "short_hash": fmt.short_hash, "thousands": _thousands, "sign_class": _sign_class,
         "rank": _rank, "status_label": lambda s: fmt.STATUS_LABELS.get(s, str(s).upper()),
         "clip": lambda text, n: text if not isinstance(text, str) or len(text) <= n else text[: n - 1] + "\u2026",

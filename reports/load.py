@@ -29,7 +29,8 @@ def load_result(path: str | Path) -> dict[str, Any]:
     try:
         result = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"not valid JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno) from None
+        reason = exc.msg[:-3] if exc.msg.endswith(" at") else exc.msg
+        raise DataError(f"not valid JSON at column {exc.colno}: {reason}", path=path, line=exc.lineno) from None
     parse_suite_result(result, path)
     return result
 

@@ -13,7 +13,9 @@ from embedgate.harness.schema import SuiteResult
 
 from . import format as fmt
 from .load import as_data
-from .view import gate_view, models_view, ordered_datasets, per_query_differences, primary_metric
+from .systems import systems_view
+from .view import gate_columns, gate_view, models_view, ordered_datasets, per_query_differences, primary_metric, \
+    suite_metrics
 
 WORST_ROWS = 5
 MESSAGE_LINES = 12
@@ -52,21 +54,25 @@ def render_markdown(result: "SuiteResult | dict[str, Any]") -> str:
                  f"{fmt.when(result.get('created_at'))}")
     if result.get("error"):
         lines += ["", f"**error:** {cell(result['error'], 400)}"]
-    lines += ["", "| | gate | base | candidate | \u0394 (rel.) | CI | p | requirement |",
+    against, judged = gate_columns(gates)
+    lines += ["", f"| | gate | {against} | {judged} | \u0394 (rel.) | CI | p | requirement |",
               "|---|---|---:|---:|---:|---|---:|---|"]
     for g in gates:
         label = f"{ICONS.get(g['status'], '')} {g['label']}"
+        name = cell(g["name"], 80) + ("" if g["default_pair"] else f" ({cell(g['pair'], 60)})")
         diff = fmt.signed(g["difference"])
         if fmt.is_number(g["relative"]):
             diff += f" ({fmt.pct(g['relative'])})"
         req = g["requirement"] + (f"; {g['observed']}" if g["observed"] else "")
-        lines.append(f"| {label} | {cell(g['name'], 80)} | {fmt.num(g['base'])} | {fmt.num(g['candidate'])} | "
+        lines.append(f"| {label} | {name} | {fmt.num(g['base'])} | {fmt.num(g['candidate'])} | "
                      f"{diff} | {fmt.interval(g['ci'])} | {fmt.p_value(g['p_value'])} | {cell(req, 90)} |")
     blocking = [g for g in gates if g["status"] != "pass"]
     if blocking:
         text = "\n\n".join("\n".join(g["message"].splitlines()[:MESSAGE_LINES]) for g in blocking)
         lines += ["", "<details><summary>Why the gates did not pass</summary>", "", code_block(text), "",
                   "</details>"]
+    for dname, section in ordered_datasets(result):
+        lines += systems_table(result, dname, section)
     for dname, section in ordered_datasets(result):
         metric = primary_metric(result, dname, section)
         worst = [(d, q) for d, q in per_query_differences(section, metric) if d < 0][:WORST_ROWS] if metric else []
@@ -82,3 +88,29 @@ def render_markdown(result: "SuiteResult | dict[str, Any]") -> str:
             lines.append(f"| {cell(text, 100)} | {cell(qid, 40)} | {fmt.num(pq['base'][qid][metric], 3)} | "
                          f"{fmt.num(pq['candidate'][qid][metric], 3)} | {fmt.signed(d, 3)} |")
     return "\n".join(lines) + "\n"
+
+
+def systems_table(result: dict[str, Any], dname: str, section: dict[str, Any]) -> list[str]:
+    """Each system of a set on its primary metric, the candidate's paired difference against it with the interval,
+    and its p50 latency; nothing for a set of base and candidate only (an older result)."""
+    metric = primary_metric(result, dname, section)
+    view = systems_view(section, suite_metrics(result, section), metric) if metric else None
+    if not view:
+        return []
+    data = section.get("data") or {}
+    label = f"{data.get('name', dname)} {data.get('split', '')}".strip()
+    lines = ["", f"**Systems** on {cell(dname, 40)} ({cell(label, 60)}), by {cell(metric, 30)}, paired on the same "
+                 f"queries",
+             "", f"| system | kind | {cell(metric, 30)} | \u0394 candidate \u2212 system ({view['confidence']}) | "
+                 f"p50 ms ({view['latency_label']}) |", "|---|---|---:|---|---:|"]
+    for row in view["rows"]:
+        if row["judged"]:
+            versus = "judged"
+        elif row["versus"]:
+            versus = f"{fmt.signed(row['versus']['difference'])} {fmt.interval(row['versus']['ci'])}"
+        else:
+            versus = "not compared"
+        latency = fmt.ms(row["latency"]["p50"]) if row["latency"]["measured"] else "not measured"
+        lines.append(f"| {cell(row['name'], 40)} | {cell(row['kind'], 20)} | {fmt.num(row['primary_mean'])} | "
+                     f"{versus} | {latency} |")
+    return lines

@@ -10,21 +10,16 @@ import re
 from typing import Any
 
 from . import charts
-from .format import (STATUS_LABELS, confidence_label, is_number, message_head, message_reason, observed, rank_move,
-                     requirement, short_model, when)
+from . import systems as sys_view
+from .format import (STATUS_LABELS, confidence_label, is_number, message_head, message_reason, observed, parse_metric,
+                     rank_move, requirement, short_model, when)
 
 SHOWN_QUERIES = 15  # at most this many regressed and improved queries expanded, of those the result kept
 TABLE_QUERIES = 5000  # rows in the collapsed table of every query, per dataset
 TABLE_TEXT = 160  # characters of query text in that table
 TREND_RUNS = 20
-_METRIC_RE = re.compile(r"^(.+)@(\d+)$")
 _MODEL_KEYS = ("name", "path", "source", "revision", "fingerprint", "weights_fingerprint", "dtype", "max_seq_length",
                "dimension", "normalize", "query_prompt", "document_prompt", "device")
-
-
-def parse_metric(name: str) -> tuple[str, int] | None:
-    m = _METRIC_RE.match(name)
-    return (m.group(1), int(m.group(2))) if m else None
 
 
 def ordered_datasets(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -83,8 +78,12 @@ def gate_view(gate: dict[str, Any], domain: tuple[float, float] | None = None) -
     kind, th, det = gate.get("kind"), gate.get("threshold") or {}, gate.get("details") or {}
     reference, ref_label = _reference(gate)
     status = gate.get("status", "error")
+    # the gate's base and candidate numbers are those of the system it judged and the one it was compared with
+    system, against = sys_view.gate_sides(gate)
     return {
         "name": gate.get("name", "?"), "kind": kind or "?", "data": gate.get("data", "main"),
+        "system": system, "against": against, "pair": sys_view.pair_label(system, against),
+        "default_pair": sys_view.is_default_pair(system, against),
         "metric": gate.get("metric"), "status": status, "label": STATUS_LABELS.get(status, status.upper()),
         "base": gate.get("base"), "candidate": gate.get("candidate"), "difference": gate.get("difference"),
         "relative": gate.get("relative_difference"), "ci": gate.get("ci"), "p_value": gate.get("p_value"),
@@ -95,7 +94,8 @@ def gate_view(gate: dict[str, Any], domain: tuple[float, float] | None = None) -
         "reason": message_reason(gate), "underpowered": bool(det.get("underpowered")),
         "decided_by": gate.get("decided_by"),
         "strip": charts.ci_strip(gate.get("difference"), gate.get("ci"), status, reference=reference,
-                                 reference_label=ref_label, domain=domain),
+                                 reference_label=ref_label, domain=domain,
+                                 sides=f"{system} \u2212 {against or 'base'}"),
         "worst": [w for w in gate.get("worst_queries") or [] if isinstance(w, dict)],
         "golden": [p for p in det.get("pairs") or [] if isinstance(p, dict)] if kind == "golden" else [],
     }
@@ -254,6 +254,7 @@ def dataset_view(result: dict[str, Any], dname: str, section: dict[str, Any], pr
         "name": dname, "headline": headline, "id": f"{prefix}data-{_slug(dname)}",
         "role": section.get("role", "domain"), "data": data,
         "label": f"{data.get('name', dname)} {data.get('split', '')}".strip(), "metric": metric,
+        "systems": sys_view.systems_view(section, suite_metrics(result, section), metric),
         "curves": curves(section), "histograms": histograms(result, section),
         "regressed": [views[q] for q in regressed], "improved": [views[q] for q in improved],
         "table": table, "table_total": len(diffs), "n_tied": sum(1 for d, _ in diffs if d == 0),
@@ -419,8 +420,15 @@ def run_view(result: dict[str, Any], history: list[dict[str, Any]] | None = None
         "error": result.get("error"), "gates": gates, "blocking": [g for g in gates if g["status"] != "pass"],
         "n_passed": sum(1 for g in gates if g["status"] == "pass"), "datasets": datasets,
         "fingerprints": fingerprints, "models": fingerprints["models"], "trend": trend_view(result, history),
-        "options": result.get("options") or {},
+        "options": result.get("options") or {}, "gate_sides": gate_columns(gates),
     }
+
+
+def gate_columns(gates: list[dict[str, Any]]) -> tuple[str, str]:
+    """Headers of the gates table's two number columns: "base" and "candidate" while every gate judged the
+    candidate against the base; "against" and "judged" once some gate compared other systems (each such row then
+    names its two systems)."""
+    return ("base", "candidate") if all(g["default_pair"] for g in gates) else ("against", "judged")
 
 
 def comparison_view(results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -100,26 +100,34 @@ def _moved(base_rank: int | None, shift: float, rng: random.Random) -> int:
 def _ranking(ranks: dict[str, int | None], grades: dict[str, int], doc_ids: list[str],
              rng: random.Random) -> tuple[list[list], dict[str, int | None]]:
     """A scored list of DEPTH documents holding the relevant ones at (about) their ranks, and where they landed."""
-    ranks = dict(ranks)
-    ranking: list[str | None] = [None] * DEPTH
+    ranks = _placed(ranks)
+    return _filled(ranks, grades, doc_ids, rng), ranks
+
+
+def _placed(ranks: dict[str, int | None]) -> dict[str, int | None]:
+    """Relevant documents that want the same rank take the next free one (None: beyond the depth)."""
+    ranks, taken = dict(ranks), set()
     for d, r in sorted(ranks.items(), key=lambda t: (t[1] or DEPTH + 1, t[0])):
         if r is None:
             continue
-        while ranking[r - 1] is not None:
+        while r in taken:
             r += 1
-            if r > DEPTH:
-                break
         ranks[d] = r if r <= DEPTH else None
-        if r <= DEPTH:
-            ranking[r - 1] = d
+        taken.add(r)
+    return ranks
+
+
+def _filled(ranks: dict[str, int | None], grades: dict[str, int], doc_ids: list[str], rng: random.Random) -> list:
+    """The ranking itself: relevant documents where ``ranks`` has them, distractors elsewhere, falling scores."""
+    at = {r: d for d, r in ranks.items() if r is not None}
     others = iter(d for d in rng.sample(doc_ids, DEPTH + 5) if d not in grades)
-    ranking = [d if d is not None else next(others) for d in ranking]
+    ranking = [at.get(i + 1) or next(others) for i in range(DEPTH)]
     score = 0.9 - rng.random() * 0.1
     scored = []
     for d in ranking:
         scored.append([d, round(score, 6)])
         score -= rng.random() * 0.006
-    return scored, ranks
+    return scored
 
 
 # The references a suite compares with, as the gate run writes them: (name, kind, the system its ranks move from,
@@ -129,17 +137,18 @@ REFERENCES = [("bm25", "bm25", "base", 0.01), ("bm25-candidate", "hybrid", "cand
 GATED_PAIR = ("bm25-candidate", "bm25")  # a gate judges the hybrid against bm25, as the legal suite does
 
 
-def _references(seed: int, qids: list[str], qrels: dict, doc_ids: list[str], full: dict, rel_ranks: dict) -> None:
+def _references(seed: int, qids: list[str], qrels: dict, rel_ranks: dict) -> random.Random:
+    """Where each reference ranks each relevant document; the stream goes on to fill the kept rankings."""
     rng = random.Random(seed * 1009 + 17)
     for name, _, source, shift in REFERENCES:
-        full[name], rel_ranks[name] = {}, {}
+        rel_ranks[name] = {}
         for q in qids:
             ranks = {}
             for d in qrels[q]:
                 r = _moved(rel_ranks[source][q][d], shift, rng)
                 ranks[d] = r if r <= DEPTH else None
-            full[name][q], rel_ranks[name][q] = _ranking(ranks, qrels[q], doc_ids, rng)
-
+            rel_ranks[name][q] = _placed(ranks)
+    return rng
 
 def _dataset(name: str, role: str, n_queries: int, shift: float, seed: int, hostile: bool,
              references: bool = True) -> dict[str, Any]:
@@ -163,14 +172,15 @@ def _dataset(name: str, role: str, n_queries: int, shift: float, seed: int, host
                     r = _moved(rel_ranks["base"][q][d], shift, rng)
                 ranks[d] = r if r <= DEPTH else None
             full[side][q], rel_ranks[side][q] = _ranking(ranks, qrels[q], doc_ids, rng)
-    if references:
-        _references(seed, qids, qrels, doc_ids, full, rel_ranks)
+    ref_rng = _references(seed, qids, qrels, rel_ranks) if references else None
     grid = [f"{f}@{k}" for f in FAMILIES for k in KS]
     per_query = {side: {q: {m: _metric(*_split(m), rel_ranks[side][q], qrels[q]) for m in grid} for q in qids}
-                 for side in full}
+                 for side in rel_ranks}
     primary = SUITE_METRICS[0]
     diffs = sorted((per_query["candidate"][q][primary] - per_query["base"][q][primary], q) for q in qids)
     shown = [q for d, q in diffs[:SHOWN] if d < 0] + [q for d, q in reversed(diffs[-SHOWN:]) if d > 0]
+    for system in [n for n in rel_ranks if n not in full]:  # a reference's rankings: only those the result keeps
+        full[system] = {q: _filled(rel_ranks[system][q], qrels[q], doc_ids, ref_rng) for q in shown}
     if hostile and shown:
         worst = shown[0]
         queries[worst] = XSS_QUERY

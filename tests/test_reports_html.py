@@ -70,8 +70,12 @@ def test_gates_table_shows_each_gates_numbers(result, page):
         if g["base"] is None:
             assert text(cells[3]) == text(cells[4]) == "n/a"
             continue
-        assert text(cells[3]) == f4(g["base"])
-        assert text(cells[4]) == f4(g["candidate"])
+        # a gate on other systems than candidate against base names them under its two numbers
+        sides = ("", "") if (g["system"], g["against"]) == ("candidate", "base") else \
+            (f" {g['against']}", f" {g['system']}")
+        assert text(cells[3]) == f4(g["base"]) + sides[0]
+        assert text(cells[4]) == f4(g["candidate"]) + sides[1]
+        assert f"{g['system']} vs {g['against']}" in text(cells[1])
         assert text(cells[5]).startswith(s4(g["difference"]))
         assert text(cells[11]) == str(g["n_queries"])
         if g["decided_by"] != "interval":  # a floor or a count: what it tested, and no interval beside it
@@ -85,7 +89,7 @@ def test_gates_table_shows_each_gates_numbers(result, page):
             assert text(cells[8]) == (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}".replace("-", MINUS))
         assert text(cells[10]) == f4(g["mde"])
     # the requirement column states each threshold
-    req = {g["kind"]: text(r.xpath("./td")[9]) for g, r in zip(result["gates"], rows)}
+    req = {g["kind"]: text(r.xpath("./td")[9]) for g, r in zip(result["gates"], rows) if g["system"] == "candidate"}
     improvement = next(g for g in result["gates"] if g["kind"] == "improvement")
     assert s4(improvement["threshold"]["required_difference"]) in req["improvement"]
     assert "> -0.0100" in req["non_inferiority"]
@@ -410,3 +414,121 @@ def test_the_result_decides_which_queries_are_expanded(result):
     ds = page.xpath("//section[@id='data-main']")[0]
     expanded = [d.get("data-qid") for d in ds.xpath(f".//details[{cls('query')}]")]
     assert expanded == down[:2] + up[:1]
+
+
+# ------------------------------------------------------------------------------------------------ systems
+
+
+def _systems_rows(page, dname="main"):
+    return page.xpath(f"//section[@id='data-{dname}']//table[{cls('systems-table')}]/tbody/tr")
+
+
+def test_systems_table_has_a_row_per_system_with_the_results_numbers(result, page):
+    section = result["datasets"]["main"]
+    rows = _systems_rows(page)
+    assert [r.get("data-system") for r in rows] == list(section["systems"]) == \
+        ["base", "candidate", "bm25", "bm25-candidate", "openai-small"]
+    table = rows[0].xpath("ancestor::table[1]")[0]
+    head = [text(th) for th in table.xpath("./thead//th")]
+    assert head[2:5] == ["ndcg@10", "recall@100", "mrr@10"]  # the suite's metrics, in its order
+    assert "latency p50 / p95 ms batch 1, this machine" in head and "API cost" in head
+    versus = section["versus"]
+    for row in rows:
+        name, cells = row.get("data-system"), row.xpath("./td")
+        assert text(cells[0]) == f"{name} {section['systems'][name]['kind']}"
+        assert [text(c) for c in cells[2:5]] == [f4(section["metrics"][name][m]) for m in
+                                                 ("ndcg@10", "recall@100", "mrr@10")]
+        if name == "candidate":
+            assert text(cells[5]) == "the judged side"
+            continue
+        cmp = versus[f"candidate vs {name}"]["ndcg@10"]  # the candidate minus this system, on the primary metric
+        assert text(cells[5]).startswith(s4(cmp["difference"]))
+        assert text(cells[6]) == f"[{s4(cmp['ci'][0])}, {s4(cmp['ci'][1])}]"
+        assert text(cells[7]) == f"{cmp['p_value']:.3f}"
+    by_name = {r.get("data-system"): [text(c) for c in r.xpath("./td")] for r in rows}
+    # what each system is, what it takes to serve and what it cost (300 documents)
+    assert by_name["bm25"][1] == "lucene k1=1.2 b=0.75 \u00b7 stemmer PyStemmer english \u00b7 stopwords en"
+    assert by_name["bm25-candidate"][1] == "rrf of bm25 + candidate (k=60)"
+    assert by_name["openai-small"][1] == "openai text-embedding-3-small, 512 dimensions \u00b7 41,250 tokens"
+    assert by_name["base"][1].startswith("sentence-transformers/all-MiniLM-L6-v2 \u00b7 float32 \u00b7 max 256")
+    assert by_name["base"][8:] == ["21.4 / 27.9", "461 kB 1.54 GB", "\u2014"]
+    assert by_name["bm25"][8:] == ["0.58 / 0.68", "75 kB 250 MB", "\u2014"]
+    assert by_name["openai-small"][8] == "not measured for this kind (each API request costs money)"
+    assert by_name["openai-small"][10] == "$0.000825"
+
+
+def test_systems_table_tolerates_a_partial_block(result):
+    """A system without a paired comparison, a latency or sizes says so instead of showing a number it lacks."""
+    import copy
+
+    lean = copy.deepcopy(result)
+    section = lean["datasets"]["main"]
+    del section["versus"]["candidate vs bm25"]
+    section["systems"]["bm25"] = {"kind": "bm25"}
+    for summary in section["systems"].values():
+        summary["cost_usd"] = None
+    rows = _systems_rows(lxml.html.fromstring(reports.render_html(lean)))
+    bm25 = next(r for r in rows if r.get("data-system") == "bm25")
+    cells = [text(c) for c in bm25.xpath("./td")]
+    assert cells[5] == "not compared" and cells[6] == "not measured" and cells[7] == "n/a n/a"
+    assert "API cost" not in text(rows[0].xpath("ancestor::table[1]/thead")[0])  # no API cost, no column
+
+
+def test_gate_rows_name_the_systems_they_judged(result, page):
+    pair = next(g for g in result["gates"] if g["system"] != "candidate")
+    assert (pair["system"], pair["against"]) == ("bm25-candidate", "bm25")
+    table = page.xpath(f"//table[{cls('gates')}]")[0]
+    assert [text(th) for th in table.xpath("./thead//th")][3:5] == ["against", "judged"]
+    row = table.xpath(f".//tr[{cls('gate')}][td[2][starts-with(normalize-space(), '{pair['name']}')]]")[0]
+    assert "bm25-candidate vs bm25" in text(row.xpath(f".//span[{cls('pair')}]")[0])
+    # the interval strip says what was subtracted from what
+    title = text(row.xpath(".//svg//circle/title")[0])
+    assert title.startswith(f"\u0394 bm25-candidate \u2212 bm25 {s4(pair['difference'])}")
+    default = table.xpath(f".//tr[{cls('gate')}]")[0]
+    assert text(default.xpath(".//svg//circle/title")[0]).startswith("\u0394 candidate \u2212 base ")
+
+
+def test_curves_of_every_system_at_every_cut_off(result, page):
+    section = result["datasets"]["main"]
+    ds = page.xpath("//section[@id='data-main']")[0]
+    charts_ = ds.xpath(".//figure[@data-chart='systems']/svg")
+    assert len(charts_) == 3  # ndcg, recall, mrr
+    for svg in charts_:
+        lines = [p for p in svg.xpath(".//path") if p.get("fill") == "none"]
+        assert len(lines) == len(section["systems"])  # a line per system
+    titles = {t.text_content() for t in ds.xpath(".//figure[@data-chart='systems']//title")}
+    for name in section["systems"]:  # a cut-off the suite does not gate: read from the full grid of means
+        assert f"{name}: ndcg@20 = {f4(section['metrics'][name]['ndcg@20'])}" in titles
+    table = ds.xpath(f".//table[{cls('systems-curve-table')}]")[0]
+    assert [text(th) for th in table.xpath("./thead//th")][1:] == list(section["systems"])
+    row = table.xpath("./tbody/tr[td[1][normalize-space()='recall@3']]")[0]
+    assert [text(td) for td in row.xpath("./td")][1:] == [f4(section["metrics"][n]["recall@3"])
+                                                          for n in section["systems"]]
+
+
+def test_paired_comparisons_of_every_pair(result, page):
+    versus = result["datasets"]["main"]["versus"]
+    table = page.xpath(f"//section[@id='data-main']//table[{cls('pairs-table')}]")[0]
+    rows = [[text(td) for td in tr.xpath("./td")] for tr in table.xpath("./tbody/tr")]
+    assert [(r[0], r[1]) for r in rows] == [(k, m) for k, by in versus.items() for m in by]
+    cmp = versus["bm25-candidate vs bm25"]["ndcg@10"]
+    row = next(r for r in rows if r[:2] == ["bm25-candidate vs bm25", "ndcg@10"])
+    assert row[2:5] == [f4(cmp["base"]), f4(cmp["candidate"]), s4(cmp["difference"])]
+    assert row[6] == f"[{s4(cmp['ci'][0])}, {s4(cmp['ci'][1])}]"
+    assert row[8] == f"{cmp['wins']} / {cmp['ties']} / {cmp['losses']}"
+
+
+def test_a_result_written_before_systems_still_renders():
+    """No systems, no versus, gates that name neither side: the report is the base-against-candidate one."""
+    old = build_result(60, seed=0, references=False)
+    assert "systems" not in old["datasets"]["main"] and "system" not in old["gates"][0]
+    page = lxml.html.fromstring(reports.render_html(old))
+    assert not page.xpath(f"//table[{cls('systems-table')}]") and not page.xpath("//figure[@data-chart='systems']")
+    table = page.xpath(f"//table[{cls('gates')}]")[0]
+    assert [text(th) for th in table.xpath("./thead//th")][3:5] == ["base", "candidate"]
+    rows = table.xpath(f".//tr[{cls('gate')}]")
+    assert len(rows) == len(old["gates"])
+    assert all(text(r.xpath(f".//span[{cls('pair')}]")[0]) == "candidate vs base" for r in rows)
+    assert len(page.xpath("//section[@id='data-main']//figure[@data-chart='curve']")) == 3
+    md = reports.render_markdown(old)
+    assert "| | gate | base | candidate |" in md and "**Systems**" not in md

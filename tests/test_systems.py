@@ -2,7 +2,6 @@
 runs them on the same queries; bad system tables are clear errors before any encoding."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path

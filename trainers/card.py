@@ -122,7 +122,8 @@ def render_card(manifest: dict[str, Any], folder: Path | None = None) -> str:
         "",
         "```sh",
         f"embedgate train {_display(m['recipe']['path']) if m['recipe']['path'] else 'RECIPE.toml'}"
-        + "".join(f" --set {o}" for o in m["recipe"].get("overrides") or []),
+        + "".join(f" --set {o}" for o in m["recipe"].get("overrides") or [])
+        + f" --output {_display(m['candidate']['path'])}",
         "```",
         "",
         f"Recipe sha256 `{m['recipe']['sha256'][:16]}`; versions: "

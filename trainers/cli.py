@@ -49,5 +49,5 @@ def add_parser(sub) -> None:
                    help="train even if training texts overlap held-out queries (recorded in the manifest)")
     p.add_argument("--cache-dir", default=None,
                    help="embedding cache for mining with the base model (default $EMBEDGATE_CACHE)")
-    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--no-cache", action="store_true", help="mine hard negatives without the embedding cache")
     p.set_defaults(func=cmd_train)

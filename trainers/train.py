@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from embedgate.harness.errors import ConfigError, DataError, EmbedgateError
+from embedgate.harness.errors import ConfigError, DataError
 from embedgate.harness.io import write_json
 
 from .recipe import Recipe, load_recipe
@@ -450,19 +450,10 @@ def train(recipe: "Recipe | str | Path", *, resume: bool | None = None, overwrit
         _readable(out)
         if not recipe.schedule.keep_checkpoints:
             shutil.rmtree(ckpt_dir, ignore_errors=True)
-        say(f"done in {manifest['wall_time_s']:.0f} s: {out}")
-        if recipe.suite:
-            say(f"gate it: embedgate gate {_relpath(recipe.suite.parent)} --candidate {out}")
+        say(f"done in {manifest['wall_time_s']:.0f} s: {out}")  # the CLI then prints the command that gates it
     timer.stop()
     return TrainResult(output=out, manifest=manifest or {}, resumed_from=str(resume_from) if resume_from else None,
                        timings=timer.times)
-
-
-def _relpath(p: Path) -> str:
-    try:
-        return os.path.relpath(p)
-    except ValueError:
-        return str(p)
 
 
 def _reload_rows(path: Path, like):
@@ -520,10 +511,54 @@ def _run_trainer(recipe: Recipe, base, pairs, dev_set, ckpt_dir: Path, precision
     train_dataset = pairs.to_dataset()
     args = training_arguments(recipe, ckpt_dir, precision, dev_set is not None, resuming=resume_from is not None)
     extra = [_skip_final_save_callback()] if recipe.schedule.keep == "last" else []
+    # embedgate writes its own model card: skip sentence-transformers' widget examples (a bar and a pass over the
+    # data that end up nowhere)
+    model.model_card_data.set_widget_examples = lambda dataset: None
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_dataset, loss=loss,
                                          evaluator=evaluator, callbacks=extra + list(callbacks) or None)
+    _plain_logging(trainer)
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     return trainer, evaluator, output, trainer.model
+
+
+def _plain_logging(trainer) -> None:
+    """One readable line per log event instead of the Trainer's raw dicts (which print eval_samples_per_second '0'
+    for an evaluator without an eval dataset, and repeat the bar's last line). The bar itself only on a terminal."""
+    import sys
+
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback, TrainerCallback
+
+    class _QuietBar(ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            pass
+
+    class _Lines(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or not logs:
+                return
+            step = f"step {state.global_step}/{state.max_steps}"
+            dev = {k[len("eval_dev_"):]: v for k, v in logs.items() if k.startswith("eval_dev_")}
+            if dev:
+                secs = logs.get("eval_runtime")
+                line = f"    dev at {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in dev.items()) + \
+                    (f" ({secs:.0f} s)" if secs else "")
+            elif "loss" in logs:
+                line = (f"    {step}: loss {logs['loss']:.4f}"
+                        + (f", grad norm {logs['grad_norm']:.3g}" if "grad_norm" in logs else "")
+                        + (f", learning rate {logs['learning_rate']:.3g}" if "learning_rate" in logs else ""))
+            elif "train_runtime" in logs:
+                line = (f"    trained {state.global_step} steps in {logs['train_runtime']:.0f} s "
+                        f"({logs.get('train_samples_per_second', 0):.2f} samples/s, mean loss "
+                        f"{logs.get('train_loss', float('nan')):.4f})")
+            else:
+                return
+            print(line, file=sys.stderr, flush=True)
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    if getattr(sys.stderr, "isatty", None) and sys.stderr.isatty():
+        trainer.add_callback(_QuietBar())
+    trainer.add_callback(_Lines())
 
 
 def _dev_history(trainer, metric_names) -> list[dict[str, Any]]:

@@ -34,9 +34,11 @@ def _add_model_options(p: argparse.ArgumentParser, required: bool = True) -> Non
     p.add_argument("--model", required=required, help="model folder or hub id")
     p.add_argument("--query-prompt", default=None, help="text put before each query (e.g. 'query: ')")
     p.add_argument("--document-prompt", default=None, help="text put before each document (e.g. 'passage: ')")
-    p.add_argument("--max-seq-length", type=int, default=None)
-    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-seq-length", type=int, default=None,
+                   help="truncate texts to this many tokens (default: the model's own setting)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
+                   help="weights' precision while encoding (pinned: 'auto' could silently change scores)")
+    p.add_argument("--batch-size", type=int, default=32, help="texts per encode batch")
     p.add_argument("--trust-remote-code", action="store_true", help="run code shipped with the model (off by default)")
 
 
@@ -85,19 +87,20 @@ def cmd_eval(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="embedgate", description="Evaluate and gate fine-tuned embedding models.")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what is loaded and cached (INFO)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("eval", help="evaluate one model on one retrieval set")
     p.add_argument("data", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) or saved HF dataset")
     _add_model_options(p)
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="which qrels/<split>.tsv to evaluate on")
     p.add_argument("--k", type=_int_list, default=[1, 3, 5, 10, 100], help="cut-offs, e.g. 1,3,5,10,100")
     p.add_argument("--out", help="write the JSON result here")
     p.add_argument("--save-run", help="write the ranking in TREC run format here")
     p.add_argument("--cache-dir", default=None, help="embedding cache (default $EMBEDGATE_CACHE or ~/.cache/embedgate)")
-    p.add_argument("--no-cache", action="store_true")
-    p.add_argument("--index", default="exact", choices=["exact", "hnsw"])
+    p.add_argument("--no-cache", action="store_true", help="encode everything again and store nothing")
+    p.add_argument("--index", default="exact", choices=["exact", "hnsw"],
+                   help="exact search, or faiss HNSW (approximate) for very large corpora")
     p.add_argument("--ignore-identical-ids", action="store_true",
                    help="drop a hit whose id equals the query id (BEIR's default; off here unless asked)")
     p.set_defaults(func=cmd_eval)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .publish import candidate_option, gate_table, out_dir, publish
+from .publish import candidate_option, gate_table, out_dir, publish, systems_table
 
 
 def cmd_gate(args) -> int:
@@ -22,6 +22,8 @@ def cmd_gate(args) -> int:
     files = publish(result, Path(result.files["json"]))
     print(f"suite {suite.name}: {result.verdict.upper()}: {result.summary}")
     print(gate_table(result))
+    if result.datasets and (systems := systems_table(result)):
+        print(systems)
     for g in result.gates:
         if g.status != "pass":
             print("\n" + g.message)
@@ -30,13 +32,17 @@ def cmd_gate(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("gate", help="run a suite's gates on a candidate; exit 0 when every gate passes, 1 otherwise")
+    p = sub.add_parser("gate", help="run a suite's gates on a candidate; exit 0 when every gate passes, 1 when one "
+                       "does not, 2 on bad input",
+                       description="Run a suite's gates on a candidate (the same gates as `pytest suites/<name>`). "
+                       "Exit status: 0 every gate passed; 1 a gate failed, was not shown or errored; 2 bad input "
+                       "(suite file, data, model, options), reported in one line naming the file, line and field.")
     p.add_argument("suite", help="suite folder or suite.toml")
     p.add_argument("--candidate", default=None, help="candidate model folder or hub id, or a system .toml (e.g. a hybrid of "
                    "bm25 and a model folder) ($EMBEDGATE_CANDIDATE)")
     p.add_argument("--baseline", default=None, help="override the suite's base model")
     p.add_argument("--results-dir", default=None, help="where result JSON and HTML go (default embedgate-results/)")
     p.add_argument("--cache-dir", default=None, help="embedding cache (default $EMBEDGATE_CACHE or ~/.cache/embedgate)")
-    p.add_argument("--no-cache", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--no-cache", action="store_true", help="encode everything again and store nothing")
+    p.add_argument("-q", "--quiet", action="store_true", help="no stage lines on stderr; the verdict and table only")
     p.set_defaults(func=cmd_gate)

@@ -77,6 +77,19 @@ class SuiteFile(pytest.File):
             self._run()
         return self._result, self._error
 
+    def _progress(self):
+        """Stage lines (which set, which system, texts cached / encoded) while the suite runs: a gate of several
+        minutes must not look hung. Silent under -q."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None or self.config.get_verbosity() < 0:
+            return None
+
+        def say(message: str) -> None:
+            reporter.ensure_newline()
+            reporter.write_line(f"embedgate: {message}")
+
+        return say
+
     def _run(self) -> None:
         from ..errors import EmbedgateError
         from .publish import candidate_option, out_dir, publish
@@ -87,7 +100,7 @@ class SuiteFile(pytest.File):
         try:
             result = run_suite(self.suite, candidate_option(opt("--candidate")), baseline=opt("--baseline"),
                                cache=False if opt("--embedgate-no-cache") else opt("--embedgate-cache"),
-                               out_dir=results_dir)
+                               out_dir=results_dir, progress=self._progress())
         except EmbedgateError as exc:
             self._error = str(exc)
             result = error_run_result(self.suite, self._error)
@@ -141,12 +154,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     results = config.stash.get(_RESULTS_KEY, [])
     if not results:
         return
-    from .publish import gate_table
+    from .publish import gate_table, systems_table
 
     terminalreporter.section("embedgate")
     for result in results:
         terminalreporter.write_line(f"suite {result.suite.name}: {result.verdict.upper()}: {result.summary}")
         terminalreporter.write_line(gate_table(result))
+        if result.datasets and (systems := systems_table(result)):
+            terminalreporter.write_line(systems)
         for key in ("json", "html", "step_summary", "report_error"):
             if key in result.files:
                 terminalreporter.write_line(f"  {key}: {result.files[key]}")

@@ -37,7 +37,10 @@ def gate_table(result: SuiteResult) -> str:
     rows = []
     for g in result.gates:
         if g.decided_by == "interval" and g.ci is not None:
-            nums = f"{g.base:.4f} -> {g.candidate:.4f}  {100 * g.confidence:g}% CI [{g.ci[0]:+.4f}, {g.ci[1]:+.4f}]"
+            # a gate that judged other systems than candidate against base names the two sides of its numbers
+            sides = ("", "") if (g.system, g.against) == ("candidate", "base") else (f"{g.against} ", f"{g.system} ")
+            nums = (f"{sides[0]}{g.base:.4f} -> {sides[1]}{g.candidate:.4f}  "
+                    f"{100 * g.confidence:g}% CI [{g.ci[0]:+.4f}, {g.ci[1]:+.4f}]")
             if g.p_value is not None:
                 nums += f"  p={g.p_value:.3g}"
         else:
@@ -45,3 +48,11 @@ def gate_table(result: SuiteResult) -> str:
         req = f"  (requires {g.requirement})" if g.requirement else ""
         rows.append(f"  {STATUS_LABELS.get(g.status, g.status):<9} {g.name:<58} {nums}{req}")
     return "\n".join(rows)
+
+
+def systems_table(result: SuiteResult) -> str:
+    """Each data set's systems, a line each (kind, primary metric, the candidate's paired difference, p50 latency);
+    empty for a suite of base and candidate only."""
+    from embedgate.reports.text import systems_lines
+
+    return "\n".join(systems_lines(result))

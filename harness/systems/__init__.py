@@ -94,7 +94,6 @@ def run_systems(dataset, specs: Mapping[str, Any], *, depth: int, cache, loaded:
     for name in system_order(specs):
         spec = specs[name]
         kind = system_kind(spec)
-        say(f"  {name}: {kind}" + (f" ({spec.name})" if isinstance(spec, ModelSpec) else ""))
         t0 = time.perf_counter()
         if kind == "bi-encoder":
             run = dense.run_dense(name, loaded[name], dataset, depth=depth, cache=cache)
@@ -122,12 +121,31 @@ def run_systems(dataset, specs: Mapping[str, Any], *, depth: int, cache, loaded:
             raise ConfigError(f"unknown system kind {kind!r}", field=f"references.{name}")
         run.timings.setdefault("total_s", round(time.perf_counter() - t0, 3))
         runs[name] = run
+        say(f"  {name} ({kind}{', ' + spec.name if isinstance(spec, ModelSpec) else ''}): {stage_line(run)}")
     if latency_queries > 0:
         sample = sorted(random.Random(seed).sample(sorted(dataset.queries), min(latency_queries,
                                                                                len(dataset.queries))))
         for run in runs.values():
             run.info["latency"] = latency_summary(run, [dataset.queries[q] for q in sample])
     return runs
+
+
+def stage_line(run: SystemRun) -> str:
+    """What a system did on a data set, with counts: readable in a CI log."""
+    t = run.timings
+    n = len(run.rankings)
+    if "encode" in t:
+        d, q = t["encode"]["documents"], t["encode"]["queries"]
+        return (f"{d['requested']:,} documents ({d['cached']:,} cached, {d['encoded']:,} encoded), {q['requested']:,} "
+                f"queries ({q['cached']:,} cached, {q['encoded']:,} encoded), {t['total_s']:.1f} s")
+    if "index_s" in t:
+        return (f"index {'read from the cache' if t['index_cached'] else 'built'} in {t['index_s']:.1f} s, {n:,} "
+                f"queries ranked in {t['retrieve_s']:.1f} s")
+    if "fuse_s" in t:
+        return f"{n:,} rankings fused in {t['fuse_s']:.1f} s"
+    if "rerank_s" in t:
+        return f"{t['pairs']:,} query-document pairs rescored in {t['rerank_s']:.1f} s"
+    return f"{n:,} queries in {t.get('total_s', 0):.1f} s"
 
 
 def _closure(specs: Mapping[str, Any], names: list[str]) -> list[str]:

@@ -23,10 +23,10 @@ from . import SystemRun
 
 
 def check_bm25(spec: BM25System) -> None:
-    try:
-        import bm25s  # noqa: F401
-    except ImportError:
-        raise ConfigError("BM25 needs the bm25s package: pip install bm25s", field="kind") from None
+    import importlib.util
+
+    if importlib.util.find_spec("bm25s") is None:
+        raise ConfigError("BM25 needs the bm25s package: pip install bm25s", field="kind")
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its own logger to DEBUG
     if spec.stemmer is not None:
         try:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
-from ..models import _check_no_pickle, default_device, resolve_model_path, weights_fingerprint
+from ..models import _check_no_pickle, default_device, quiet_loading, resolve_model_path, weights_fingerprint
 from ..schema import RerankSystem
 from . import SystemRun
 
@@ -22,6 +22,7 @@ from . import SystemRun
 def load_cross_encoder(name: str, revision: str | None, max_length: int | None):
     from sentence_transformers import CrossEncoder
 
+    quiet_loading()
     path, source = resolve_model_path(name, revision)
     _check_no_pickle(Path(path))
     try:
