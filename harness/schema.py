@@ -968,6 +968,17 @@ class SuiteInfo(Record):
     sha256: str = ""
 
 
+class SeedResult(Record):
+    """One candidate of a recipe gated over seeds."""
+
+    candidate: str
+    verdict: Verdict
+    summary: str = ""
+    gates: list[GateResult] = Field(default_factory=list)
+    metrics: dict[str, dict[str, Num]] = Field(default_factory=dict, description="data set -> metric -> mean")
+    model: dict[str, Any] = Field(default_factory=dict)
+
+
 class SuiteResult(Record):
     """The result of one gate run (``embedgate.suite-result/2``): everything a report or a later comparison needs,
     so reading it never needs the models again."""
@@ -985,6 +996,9 @@ class SuiteResult(Record):
     timings: dict[str, Any] = Field(default_factory=dict)
     files: dict[str, str] = Field(default_factory=dict)
     error: str | None = None
+    seeds: list["SeedResult"] = Field(default_factory=list, description="when several candidates of one recipe "
+                                      "were gated: each one's own gates (the top-level gates decide on the recipe)")
+    pooling: dict[str, Any] | None = None
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 

@@ -24,7 +24,8 @@ from .io import read_toml, write_json
 from .metrics import metric_grid, normalize_metrics, parse_metric
 from .models import ModelSpec, load_model
 from .schema import (DATA_ROLES, RESERVED_SYSTEMS, SUITE_RESULT_SCHEMA, Comparison, DataRef, DatasetSection,
-                     HybridSystem, Strict, SuiteConfig, SuiteInfo, SuiteResult, SystemSpec, SystemSummary,
+                     HybridSystem, SeedResult, Strict, SuiteConfig, SuiteInfo, SuiteResult, SystemSpec,
+                     SystemSummary,
                      TrainingManifest, load_suite_config, system_members, validate_config)
 from .systems import SystemRun, check_systems, run_systems
 
@@ -104,7 +105,7 @@ def _system_summary(run: SystemRun, n_docs: int) -> SystemSummary:
 
 
 def _dataset_section(suite: Suite, ref: DataRef, ds, runs: dict[str, SystemRun], by_metric, comparisons, versus,
-                     primary: str, extra: set[str]) -> DatasetSection:
+                     primary: str, extra: set[str], kept: list[str]) -> DatasetSection:
     shown = _shown_queries(primary, by_metric["base"][primary], by_metric["candidate"][primary], extra)
     positives = {q: {d: r for d, r in ds.qrels[q].items() if r > 0} for q in shown}
     rankings = {name: {q: [(d, round(s, 6)) for d, s in run.rankings[q][:SHOWN_DEPTH]] for q in shown}
@@ -118,7 +119,7 @@ def _dataset_section(suite: Suite, ref: DataRef, ds, runs: dict[str, SystemRun],
                  for name in runs},
         comparisons={m: Comparison(**c.as_dict()) for m, c in comparisons.items()},
         queries=dict(ds.queries),
-        per_query={name: {q: {m: by_metric[name][m][q] for m in suite.metrics} for q in qids} for name in runs},
+        per_query={name: {q: {m: by_metric[name][m][q] for m in kept} for q in qids} for name in runs},
         shown_queries=shown, rankings=rankings, qrels=positives,
         relevant_ranks={name: {q: _ranks(run.rankings[q], positives[q]) for q in shown} for name, run in runs.items()},
         documents={d: ds.corpus[d].full_text[:DOC_SNIPPET] for d in sorted(docs)},
@@ -165,28 +166,49 @@ def candidate_systems(candidate, suite: Suite) -> tuple[Any, dict[str, Any]]:
     return suite.base.model_copy(update={"name": str(candidate)}), {}
 
 
+POOLING = ("each query's value is the mean over the candidates (one per seed), paired against the other system on "
+           "the same queries with the same t-interval: the improvement gate judges the recipe, not one lucky seed; "
+           "every other gate (floors, non-inferiority, forgetting, regression budget, golden) must hold for every "
+           "candidate")
+
+
 def run_suite(suite: "Suite | str | Path", candidate, *, baseline=None, cache: "str | Path | bool | None" = None,
               out_dir: "str | Path | None" = None, progress=None) -> SuiteResult:
     """Run every system of the suite (base, candidate, references) on every data set, run every gate, and return
     the SuiteResult (schema ``embedgate.suite-result/2``). Writes it as JSON under ``out_dir`` when given (path in
-    ``result.files['json']``). Bad input raises an EmbedgateError before any encoding or spending."""
+    ``result.files['json']``). Bad input raises an EmbedgateError before any encoding or spending.
+
+    ``candidate`` may be a list: candidates of one recipe trained with different seeds. Then the gates decide on
+    the recipe (``POOLING``), and each candidate's own gates are in ``result.seeds``."""
     t0 = time.perf_counter()
     if not isinstance(suite, SuiteConfig):
         suite = load_suite(suite)
-    if candidate is None or (isinstance(candidate, str) and not candidate.strip()):
+    candidates = list(candidate) if isinstance(candidate, (list, tuple)) else [candidate]
+    if not candidates or any(c is None or (isinstance(c, str) and not c.strip()) for c in candidates):
         raise ConfigError("no candidate model given (pass --candidate PATH or set EMBEDGATE_CANDIDATE)",
                           field="candidate")
+    dupes = sorted({str(c) for c in candidates if [str(x) for x in candidates].count(str(c)) > 1})
+    if dupes:
+        raise ConfigError(f"the same candidate given twice: {', '.join(dupes)}", field="candidate")
     say = progress or (lambda msg: None)
     datasets = load_suite_data(suite)
     base_spec = ModelSpec.parse(baseline) if baseline is not None else suite.base
-    cand_spec, extra = candidate_systems(candidate, suite)
-    specs: dict[str, Any] = {"base": base_spec, "candidate": cand_spec, **extra, **suite.references}
-    try:
-        check_systems(specs)
-    except ConfigError as exc:  # locate it in suite.toml: which reference, which line
-        raise _located(exc, suite) from None
-    loaded = {name: load_model(spec) for name, spec in specs.items() if isinstance(spec, ModelSpec)}
-    tune_sets = {name: _tune_set(suite, spec, datasets) for name, spec in specs.items()
+    per_seed: list[dict[str, Any]] = []
+    for cand in candidates:
+        cand_spec, extra = candidate_systems(cand, suite)
+        specs = {"base": base_spec, "candidate": cand_spec, **extra, **suite.references}
+        try:
+            check_systems(specs)
+        except ConfigError as exc:  # locate it in suite.toml: which reference, which line
+            raise _located(exc, suite) from None
+        per_seed.append({"label": str(cand), "specs": specs, "extra": extra})
+    specs0 = per_seed[0]["specs"]
+    shared = [n for n in specs0 if not _reads_candidate(specs0, n)]  # the same for every candidate
+    loaded: dict[str, Any] = {}
+    for k, seed in enumerate(per_seed):
+        seed["loaded"] = {name: loaded.setdefault((name if name in shared else f"{name}#{k}"), load_model(spec))
+                          for name, spec in seed["specs"].items() if isinstance(spec, ModelSpec)}
+    tune_sets = {name: _tune_set(suite, spec, datasets) for name, spec in specs0.items()
                  if isinstance(spec, HybridSystem) and spec.tune_split}
     store = None if cache is False else EmbeddingCache(None if cache in (None, True) else cache)
     memo_dir = store.root / "scores" if store else None
@@ -194,56 +216,136 @@ def run_suite(suite: "Suite | str | Path", candidate, *, baseline=None, cache: "
     depth = max(max(suite.ks), max(parse_metric(m)[1] for m in grid), *(g.depth() for g in suite.gates))
     sections: dict[str, DatasetSection] = {}
     gate_results: list[GateResult] = []
+    seed_gates: list[list[GateResult]] = [[] for _ in per_seed]
+    seed_means: list[dict[str, dict[str, float]]] = [{} for _ in per_seed]
     timings: dict[str, Any] = {"datasets": {}}
     for dname, ds in datasets.items():
         ref = suite.data[dname]
         gates = [g for g in suite.gates if g.data == dname]
         say(f"{suite.name}/{dname}: {ds.name} {ds.split}, {len(ds.queries)} queries, {len(ds.corpus)} documents, "
-            f"{len(specs)} systems")
-        runs = run_systems(ds, specs, depth=depth, cache=store, loaded=loaded, say=say,
-                           tune_sets={n: t[dname] for n, t in tune_sets.items()},
-                           latency_queries=suite.evaluation.latency_queries, seed=suite.seed)
-        timings["datasets"][dname] = {name: run.timings for name, run in runs.items()}
-        # metric -> query id -> value, per system: the layout gates and comparisons read
-        by_metric = {name: score_with_memo(ds.qrels, run.rankings, grid, memo_dir) for name, run in runs.items()}
+            f"{len(specs0)} systems" + (f", {len(per_seed)} candidates" if len(per_seed) > 1 else ""))
+        done: dict[str, SystemRun] = {}
+        seed_runs, seed_scores = [], []
+        for k, seed in enumerate(per_seed):
+            if len(per_seed) > 1:
+                say(f" candidate {k + 1} of {len(per_seed)}: {seed['label']}")
+            runs = run_systems(ds, seed["specs"], depth=depth, cache=store, loaded=seed["loaded"], say=say,
+                               tune_sets={n: t[dname] for n, t in tune_sets.items()},
+                               latency_queries=suite.evaluation.latency_queries if k == 0 else 0, seed=suite.seed,
+                               done={n: done[n] for n in shared if n in done})
+            done.update({n: runs[n] for n in shared})
+            # metric -> query id -> value, per system: the layout gates and comparisons read
+            seed_scores.append({name: score_with_memo(ds.qrels, run.rankings, grid, memo_dir)
+                                for name, run in runs.items()})
+            seed_runs.append(runs)
+        timings["datasets"][dname] = {name: run.timings for name, run in seed_runs[0].items()}
         full = set(suite.metrics).union(*(g.metrics() for g in gates))
-        memo: dict[tuple, PairedComparison] = {}
-
-        def compare(metric: str, system: str = "candidate", against: str = "base", _memo=memo,
-                    _pq=by_metric) -> PairedComparison:
-            key = (metric, system, against)
-            if key not in _memo:
-                _memo[key] = paired_compare(_pq[against][metric], _pq[system][metric], confidence=suite.confidence,
-                                            resamples=suite.resamples if metric in full else
-                                            min(suite.resamples, 1000), seed=suite.seed)
-            return _memo[key]
-
+        label = f"{ds.name} {ds.split}, {len(ds.queries)} queries"
+        contexts = [_Scored(suite, ds, label, runs, scores, full) for runs, scores in zip(seed_runs, seed_scores)]
+        pooled = contexts[0] if len(contexts) == 1 else _Scored(
+            suite, ds, label, seed_runs[0], _pool(seed_scores, shared), full)
         for g in gates:
-            system, against = g.sides()
-            ctx = GateContext(
-                dataset_label=f"{ds.name} {ds.split}, {len(ds.queries)} queries", queries=ds.queries,
-                base_per_query=by_metric[against], candidate_per_query=by_metric[system],
-                base_rankings=runs[against].rankings, candidate_rankings=runs[system].rankings,
-                compare=lambda m, _s=system, _a=against: compare(m, _s, _a), system=system, against=against)
-            gate_results.append(run_gate(g, ctx))
-        curve = {m: compare(m) for m in grid}
-        pairs = dict.fromkeys([("candidate", n) for n in runs if n != "candidate"] +
+            own = [c.gate(g) for c in contexts]
+            for k, r in enumerate(own):
+                seed_gates[k].append(r)
+            gate_results.append(own[0] if len(contexts) == 1 else _recipe_gate(g, pooled, own, per_seed))
+        for k, c in enumerate(contexts):
+            seed_means[k][dname] = {m: float(np.mean(list(c.by_metric["candidate"][m].values())))
+                                    for m in suite.metrics}
+        curve = {m: pooled.compare(m) for m in grid}
+        runs0 = seed_runs[0]
+        pairs = dict.fromkeys([("candidate", n) for n in runs0 if n != "candidate"] +
                               [g.sides() for g in gates if hasattr(g, "against")])
-        versus = {f"{a} vs {b}": {m: compare(m, a, b) for m in suite.metrics} for a, b in pairs}
+        versus = {f"{a} vs {b}": {m: pooled.compare(m, a, b) for m in suite.metrics} for a, b in pairs}
         primary = next((g.metric for g in gates if getattr(g, "metric", None)), suite.metrics[0])
         extra_q = set().union(*(g.shown_queries() for g in gates))
-        sections[dname] = _dataset_section(suite, ref, ds, runs, by_metric, curve, versus, primary, extra_q)
+        kept = sorted(set(suite.metrics).union(*(g.metrics() for g in gates)), key=grid.index)
+        sections[dname] = _dataset_section(suite, ref, ds, runs0, pooled.by_metric, curve, versus, primary, extra_q,
+                                           kept)
     order = {g.name: i for i, g in enumerate(suite.gates)}
     gate_results.sort(key=lambda r: order[r.name])
-    cand_info = _candidate_info(loaded["candidate"]) if "candidate" in loaded else \
+    first = per_seed[0]
+    cand_info = _candidate_info(first["loaded"]["candidate"]) if "candidate" in first["loaded"] else \
         {"name": "candidate", **sections[next(iter(sections))].systems["candidate"].info}
-    for name in extra:
-        cand_info.setdefault("members", {})[name] = _candidate_info(loaded[name])
-    result = assemble_result(suite, gate_results, sections, loaded["base"].describe(), cand_info)
+    for name in first["extra"]:
+        cand_info.setdefault("members", {})[name] = _candidate_info(first["loaded"][name])
+    result = assemble_result(suite, gate_results, sections, first["loaded"]["base"].describe(), cand_info)
+    if len(per_seed) > 1:
+        result.seeds = [SeedResult(candidate=seed["label"], verdict=verdict_of(g), summary=summary_of(g),
+                                   gates=sorted(g, key=lambda r: order[r.name]), metrics=means,
+                                   model=_candidate_info(seed["loaded"]["candidate"])
+                                   if "candidate" in seed["loaded"] else {})
+                        for seed, g, means in zip(per_seed, seed_gates, seed_means)]
+        result.pooling = {"candidates": len(per_seed), "procedure": POOLING}
+        result.summary = f"recipe over {len(per_seed)} candidates: {result.summary}"
     result.timings = {"total_s": round(time.perf_counter() - t0, 3), **timings}
     if out_dir is not None:
         result.files = {"json": str(write_result(result, out_dir))}
     return result
+
+
+def _reads_candidate(specs: dict[str, Any], name: str) -> bool:
+    return name == "candidate" or any(_reads_candidate(specs, m) for m in system_members(specs[name]))
+
+
+def _pool(seed_scores: list[dict], shared: list[str]) -> dict:
+    """Per system, metric and query: the mean over the candidates (the shared systems are the same in each)."""
+    out = {}
+    for name, metrics in seed_scores[0].items():
+        if name in shared:
+            out[name] = metrics
+            continue
+        out[name] = {m: {q: float(np.mean([s[name][m][q] for s in seed_scores])) for q in by_q}
+                     for m, by_q in metrics.items()}
+    return out
+
+
+class _Scored:
+    """One set of per-query values (a candidate's, or pooled over candidates) and the gates and comparisons on it."""
+
+    def __init__(self, suite: Suite, ds, label: str, runs: dict[str, SystemRun], by_metric: dict, full: set[str]):
+        self.suite, self.ds, self.label, self.runs, self.by_metric, self.full = suite, ds, label, runs, by_metric, full
+        self._memo: dict[tuple, PairedComparison] = {}
+
+    def compare(self, metric: str, system: str = "candidate", against: str = "base") -> PairedComparison:
+        key = (metric, system, against)
+        if key not in self._memo:
+            s = self.suite
+            self._memo[key] = paired_compare(self.by_metric[against][metric], self.by_metric[system][metric],
+                                             confidence=s.confidence, resamples=s.resamples if metric in self.full
+                                             else min(s.resamples, 1000), seed=s.seed)
+        return self._memo[key]
+
+    def gate(self, g) -> GateResult:
+        system, against = g.sides()
+        ctx = GateContext(dataset_label=self.label, queries=self.ds.queries, base_per_query=self.by_metric[against],
+                          candidate_per_query=self.by_metric[system], base_rankings=self.runs[against].rankings,
+                          candidate_rankings=self.runs[system].rankings,
+                          compare=lambda m: self.compare(m, system, against), system=system, against=against)
+        return run_gate(g, ctx)
+
+
+def _recipe_gate(g, pooled: _Scored, own: list[GateResult], per_seed: list[dict]) -> GateResult:
+    """The recipe's verdict on one gate: the improvement gate on the pooled values, every other gate on each
+    candidate (all must pass)."""
+    seeds = [{"candidate": s["label"], "status": r.status, "difference": r.difference,
+              "ci": list(r.ci) if r.ci else None, "observed": r.observed} for s, r in zip(per_seed, own)]
+    if g.kind == "improvement":
+        r = pooled.gate(g)
+        lines = r.message.split("\n")
+        lines[0] += f" (pooled over {len(own)} candidates)"
+        spread = ", ".join(f"{d['difference']:+.4f}" for d in seeds if d["difference"] is not None)
+        lines.append(f"  each candidate: {spread}; pooled: the per-query mean over candidates")
+        return r.model_copy(update={"message": "\n".join(lines), "details": {**r.details, "seeds": seeds,
+                                                                             "pooled": True}})
+    held = sum(r.status == PASS for r in own)
+    worst = next((r for r in own if r.status == ERROR), None) or next((r for r in own if r.status == "fail"), None) \
+        or next((r for r in own if r.status != PASS), None) or own[0]
+    lines = worst.message.split("\n")
+    lines[0] += f" (held for {held} of {len(own)} candidates; every one must)"
+    lines += [f"  {d['candidate']}: {d['status']}" for d in seeds]
+    return worst.model_copy(update={"message": "\n".join(lines), "details": {**worst.details, "seeds": seeds,
+                                                                            "pooled": False}})
 
 
 def _located(exc: ConfigError, suite: Suite) -> ConfigError:

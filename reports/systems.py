@@ -115,10 +115,11 @@ def latency_view(latency: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def latency_label(rows: list[dict[str, Any]]) -> str:
-    """The conditions every latency of the table was measured under (they are not a benchmark)."""
+    """The conditions the table's latencies were measured under: the run's own machine, not a benchmark."""
     batches = {r["latency"]["batch"] for r in rows if r["latency"]["measured"]}
-    batch = f"batch {next(iter(batches))}" if len(batches) == 1 else "batch as stated per system"
-    return f"{batch}, this machine"
+    if len(batches) == 1:
+        return f"batch {next(iter(batches))}, this machine"
+    return "batch as stated, this machine" if batches else "this machine"
 
 
 def _comparison_row(cmp: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -200,6 +201,8 @@ def systems_view(section: dict[str, Any], metrics: list[str], primary: str | Non
     only and says nothing else about them (a result written before systems existed)."""
     if not describes_systems(section):
         return None
+    if metrics and primary not in metrics:  # the comparisons of systems hold the suite's metrics only
+        primary = metrics[0]
     names = system_names(section)
     rows = [system_row(section, n, metrics, primary) for n in names]
     pairs = pair_rows(section, metrics)

@@ -42,8 +42,8 @@ def systems_lines(result: "SuiteResult | dict[str, Any]") -> list[str]:
         if not view or not metric:
             continue
         rows = view["rows"]
-        lines.append(f"  systems on {dname} ({metric}; d = candidate - system, paired, {view['confidence']}; latency at "
-                     f"{view['latency_label']}):")
+        lines.append(f"  systems on {dname} ({metric}; d = candidate - system, paired, {view['confidence']}; "
+                     f"latency at {view['latency_label']}):")
         width = max(len(r["name"]) for r in rows)
         kind_width = max(len(r["kind"]) for r in rows)
         cells = [(r, _versus_text(r)) for r in rows]

@@ -107,9 +107,19 @@ def test_report_in_chromium(browser, tmp_path):
     widths = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[0] <= widths[1], widths
 
-    # charts are drawn: visible SVGs with non-empty paths
+    # the systems table fits its card (it would scroll inside it, not widen the page), a row per system
+    systems = browser.execute_script("""
+        var box = document.querySelector('#data-main .systems .wide');
+        return {rows: box.querySelectorAll('tbody tr').length, scroll: box.scrollWidth, width: box.clientWidth,
+                latency: box.querySelector('thead').textContent};""")
+    assert systems["rows"] == len(main["systems"]) and systems["scroll"] <= systems["width"], systems
+    assert "batch 1, this machine" in systems["latency"]
+
+    # charts are drawn: visible SVGs with non-empty paths (the candidate's curves, then the histograms)
     drawn = browser.execute_script("""
-        return Array.from(document.querySelectorAll('#data-main svg.chart')).map(function (svg) {
+        return Array.from(document.querySelectorAll(
+            '#data-main figure[data-chart=curve] svg.chart, #data-main figure[data-chart=histogram] svg.chart'
+        )).map(function (svg) {
           var r = svg.getBoundingClientRect();
           var lengths = Array.from(svg.querySelectorAll('path')).map(function (p) { return p.getTotalLength(); });
           var bars = Array.from(svg.querySelectorAll('rect')).map(function (b) { return b.getBBox().height; });
@@ -120,6 +130,12 @@ def test_report_in_chromium(browser, tmp_path):
     assert all(c["w"] > 300 and c["h"] > 100 for c in drawn)
     assert all(c["paths"] >= 3 for c in drawn[:3])  # base line, candidate line, band (+ the difference panel)
     assert all(c["bars"] >= 2 for c in drawn[3:])
+    lines = browser.execute_script("""
+        return Array.from(document.querySelectorAll('#data-main figure[data-chart=systems] svg')).map(function (svg) {
+          return Array.from(svg.querySelectorAll('path')).filter(function (p) { return p.getTotalLength() > 0; })
+            .length;
+        });""")
+    assert lines == [len(main["systems"])] * 3  # every system's line on ndcg, recall and mrr
 
     # a gate row opens its reasoning
     passing = browser.find_elements(By.CSS_SELECTOR, "tr.gate.g-pass")[0]

@@ -378,6 +378,9 @@ def test_hostile_names_in_every_field_stay_inert(result):
     evil["models"]["candidate"]["name"] = '" onmouseover="alert(5)'
     evil["datasets"]['"><svg onload=alert(6)>'] = copy.deepcopy(evil["datasets"]["science"])
     evil["summary"] = "</pre><script>alert(7)</script>"
+    main = evil["datasets"]["main"]  # a system's name is a key of the suite file: it lands in rows, ids and charts
+    for block in ("systems", "metrics", "per_query", "rankings", "relevant_ranks"):
+        main[block]["<img src=x onerror=alert(8)>"] = main[block].pop("bm25")
     for html in (reports.render_html(evil), reports.render_html([evil, result])):
         doc = lxml.html.fromstring(html)
         assert len(doc.xpath("//script")) == 1 and "alert" not in doc.xpath("//script")[0].text_content()
@@ -532,3 +535,20 @@ def test_a_result_written_before_systems_still_renders():
     assert len(page.xpath("//section[@id='data-main']//figure[@data-chart='curve']")) == 3
     md = reports.render_markdown(old)
     assert "| | gate | base | candidate |" in md and "**Systems**" not in md
+
+
+def test_settings_line_says_what_each_kind_of_system_is():
+    from embedgate.reports.systems import settings_line
+
+    assert settings_line("bm25", {"method": "bm25l", "k1": 0.9, "b": 0.4, "delta": 0.5, "stemmer": None,
+                                  "stopwords": "en"}) == \
+        "bm25l k1=0.9 b=0.4 \u03b4=0.5 \u00b7 stemmer none \u00b7 stopwords en"
+    assert settings_line("hybrid", {"systems": ["bm25", "base"], "method": "wsum", "norm": "min-max",
+                                    "weights": [0.3, 0.7], "tuned": {"split": "dev", "metric": "ndcg@10"}}) == \
+        "wsum of bm25 + base, min-max normalised, weights 0.3 / 0.7, tuned on dev for ndcg@10"
+    assert settings_line("rerank", {"model": "cross-encoder/ms-marco-MiniLM-L6-v2", "k": 50, "first_stage": "bm25"}) \
+        == "cross-encoder/ms-marco-MiniLM-L6-v2 reranks the top 50 of bm25"
+    assert settings_line("bi-encoder", {"name": "/runs/legal-v3", "dtype": "float16", "query_prompt": "query: "}) == \
+        "legal-v3 \u00b7 float16 \u00b7 query prompt \u201cquery: \u201d"
+    assert settings_line("colbert", {"kind": "colbert", "nbits": 2, "model": "x"}) == "nbits=2, model=x"
+    assert len(settings_line("hybrid", {"systems": ["s" * 60] * 4})) == 140  # clipped, not wrapped forever

@@ -263,3 +263,38 @@ def test_missing_api_key_and_missing_sdk_stop_the_gate_with_exit_2(small_beir, t
     assert "Traceback" not in proc.stderr
     assert "OPENAI_API_KEY" in proc.stderr and "suite.toml" in proc.stderr and "references.oa" in proc.stderr
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.npz"))
+
+
+def test_a_recipe_gated_over_seeds_pools_the_improvement_and_holds_guards_per_seed(small_beir, tiny_model,
+                                                                                  tmp_path):
+    """Three candidates (seeds): the improvement gate decides on the per-query mean over them, paired against the
+    base; a guard must hold for each; each candidate's own gates are kept."""
+    from tiny_model import build_tiny_model
+
+    from conftest import TINY_TEXTS
+    from embedgate.harness.compare import paired_compare
+    from embedgate.harness.evaluate import evaluate
+
+    seeds = [build_tiny_model(tmp_path / f"seed{k}", TINY_TEXTS, seed=k + 1) for k in range(3)]
+    gates = ('[[gates]]\nkind = "improvement"\nmetric = "ndcg@10"\n\n'
+             '[[gates]]\nkind = "non_inferiority"\nmetric = "ndcg@10"\nmargin = 0.5\n')
+    folder = write_tiny_suite(tmp_path / "s", str(tiny_model), small_beir, gates)
+    result = run_suite(folder, [str(p) for p in seeds], cache=tmp_path / "cache")
+    assert len(result.seeds) == 3 and result.pooling["candidates"] == 3
+    base = evaluate(small_beir, str(tiny_model), metrics=["ndcg@10"], cache=False).per_query
+    each = [evaluate(small_beir, str(p), metrics=["ndcg@10"], cache=False).per_query for p in seeds]
+    pooled = {q: float(np.mean([e[q]["ndcg@10"] for e in each])) for q in base}
+    expected = paired_compare({q: v["ndcg@10"] for q, v in base.items()}, pooled, confidence=0.95, resamples=500,
+                              seed=0)
+    imp = result.gates[0]
+    assert imp.details["pooled"] and imp.candidate == pytest.approx(expected.candidate)
+    assert tuple(imp.ci) == pytest.approx(expected.ci)
+    assert [d["difference"] for d in imp.details["seeds"]] == pytest.approx(
+        [np.mean([e[q]["ndcg@10"] for q in base]) - expected.base for e in each])
+    guard = result.gates[1]
+    assert guard.details["pooled"] is False and len(guard.details["seeds"]) == 3
+    assert (guard.status == "pass") == all(s.gates[1].status == "pass" for s in result.seeds)
+    for seed, e in zip(result.seeds, each):
+        assert seed.metrics["main"]["ndcg@10"] == pytest.approx(np.mean([e[q]["ndcg@10"] for q in base]))
+    with pytest.raises(ConfigError, match="given twice"):
+        run_suite(folder, [str(seeds[0]), str(seeds[0])], cache=False)

@@ -183,3 +183,18 @@ def test_shipped_recipes_are_valid(name, datasets_dir):
     recipe = load_recipe(Path(__file__).resolve().parents[1] / "trainers" / "recipes" / f"{name}.toml")
     assert recipe.suite is not None and recipe.suite in recipe.contamination.suites
     assert recipe.train.source.path.name in ("acord", "obliqa")
+
+
+def test_seeds_option_refuses_duplicates_with_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    from embedgate.trainers.cli import parse_seeds
+
+    assert parse_seeds("0,1,2") == [0, 1, 2]
+    proc = subprocess.run([sys.executable, "-m", "embedgate.harness.shells.cli", "train",
+                           "trainers/recipes/legal.toml", "--seeds", "0,1,1", "--output", str(tmp_path / "r")],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--seeds must list distinct" in proc.stderr and "(1 twice)" in proc.stderr
+    assert not (tmp_path / "r-seed0").exists()

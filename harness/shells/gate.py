@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .publish import candidate_option, gate_table, out_dir, publish, systems_table
+from .publish import candidate_option, gate_table, out_dir, publish, seed_lines, systems_table
 
 
 def cmd_gate(args) -> int:
@@ -22,6 +22,8 @@ def cmd_gate(args) -> int:
     files = publish(result, Path(result.files["json"]))
     print(f"suite {suite.name}: {result.verdict.upper()}: {result.summary}")
     print(gate_table(result))
+    if result.seeds:
+        print(seed_lines(result))
     if result.datasets and (systems := systems_table(result)):
         print(systems)
     for g in result.gates:
@@ -38,8 +40,10 @@ def add_parser(sub) -> None:
                        "Exit status: 0 every gate passed; 1 a gate failed, was not shown or errored; 2 bad input "
                        "(suite file, data, model, options), reported in one line naming the file, line and field.")
     p.add_argument("suite", help="suite folder or suite.toml")
-    p.add_argument("--candidate", default=None, help="candidate model folder or hub id, or a system .toml (e.g. a hybrid of "
-                   "bm25 and a model folder) ($EMBEDGATE_CANDIDATE)")
+    p.add_argument("--candidate", action="append", default=None,
+                   help="candidate model folder or hub id, or a system .toml (e.g. a hybrid of bm25 and a model "
+                   "folder) ($EMBEDGATE_CANDIDATE); repeat it for the candidates of one recipe trained with "
+                   "different seeds: the improvement is then judged on the pooled evidence, the guards per seed")
     p.add_argument("--baseline", default=None, help="override the suite's base model")
     p.add_argument("--results-dir", default=None, help="where result JSON and HTML go (default embedgate-results/)")
     p.add_argument("--cache-dir", default=None, help="embedding cache (default $EMBEDGATE_CACHE or ~/.cache/embedgate)")

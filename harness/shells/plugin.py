@@ -19,9 +19,9 @@ _RESULTS_KEY = pytest.StashKey[list]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("embedgate", "embedgate regression gate")
-    group.addoption("--candidate", default=None, metavar="MODEL",
+    group.addoption("--candidate", action="append", default=None, metavar="MODEL",
                     help="candidate model folder or hub id to gate, or a system .toml "
-                         "(default: $EMBEDGATE_CANDIDATE)")
+                         "(default: $EMBEDGATE_CANDIDATE); repeat it for one recipe's seeds")
     group.addoption("--baseline", default=None, metavar="MODEL", help="override the suite's base model")
     group.addoption("--embedgate-results", default=None, metavar="DIR",
                     help="where result JSON and HTML reports go (default: $EMBEDGATE_RESULTS or embedgate-results/)")
@@ -154,12 +154,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     results = config.stash.get(_RESULTS_KEY, [])
     if not results:
         return
-    from .publish import gate_table, systems_table
+    from .publish import gate_table, seed_lines, systems_table
 
     terminalreporter.section("embedgate")
     for result in results:
         terminalreporter.write_line(f"suite {result.suite.name}: {result.verdict.upper()}: {result.summary}")
         terminalreporter.write_line(gate_table(result))
+        if result.seeds:
+            terminalreporter.write_line(seed_lines(result))
         if result.datasets and (systems := systems_table(result)):
             terminalreporter.write_line(systems)
         for key in ("json", "html", "step_summary", "report_error"):

@@ -14,7 +14,12 @@ def out_dir(option: str | None) -> Path:
     return Path(option or os.environ.get("EMBEDGATE_RESULTS") or DEFAULT_OUT_DIR)
 
 
-def candidate_option(option: str | None) -> str | None:
+def candidate_option(option: "str | list[str] | None") -> "str | list[str] | None":
+    """The candidate(s) from the command line (repeatable: one per seed of a recipe), else $EMBEDGATE_CANDIDATE."""
+    if isinstance(option, list):
+        option = [o for o in option if o] or None
+        if option and len(option) == 1:
+            option = option[0]
     return option or os.environ.get("EMBEDGATE_CANDIDATE") or None
 
 
@@ -56,3 +61,15 @@ def systems_table(result: SuiteResult) -> str:
     from embedgate.reports.text import systems_lines
 
     return "\n".join(systems_lines(result))
+
+
+def seed_lines(result: SuiteResult) -> str:
+    """For a recipe gated over seeds: each candidate's own verdict and its primary difference on each set."""
+    if not result.seeds:
+        return ""
+    primary = result.options.get("metrics", ["ndcg@10"])[0]
+    lines = [f"each candidate on its own ({result.pooling['candidates']} seeds; the gates above judge the recipe):"]
+    for seed in result.seeds:
+        means = ", ".join(f"{d} {primary} {m[primary]:.4f}" for d, m in seed.metrics.items() if primary in m)
+        lines.append(f"  {seed.verdict.upper():<5} {seed.candidate}: {means}; {seed.summary}")
+    return "\n".join(lines)

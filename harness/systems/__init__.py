@@ -85,13 +85,17 @@ def check_systems(specs: Mapping[str, Any]) -> None:
 
 def run_systems(dataset, specs: Mapping[str, Any], *, depth: int, cache, loaded: Mapping[str, Any],
                 say: Callable[[str], None] = lambda m: None, tune_sets: Mapping[str, Any] | None = None,
-                latency_queries: int = 0, seed: int = 0) -> dict[str, SystemRun]:
+                latency_queries: int = 0, seed: int = 0,
+                done: Mapping[str, SystemRun] | None = None) -> dict[str, SystemRun]:
     """Every system of ``specs`` on ``dataset``. ``loaded`` holds the already resolved bi-encoders by name (they
     are fingerprinted before any data set is run, so a bad folder fails first)."""
     from . import bm25, dense, fusion, rerank
 
     runs: dict[str, SystemRun] = {}
     for name in system_order(specs):
+        if done and name in done:  # already run for an earlier candidate (it does not read the candidate)
+            runs[name] = done[name]
+            continue
         spec = specs[name]
         kind = system_kind(spec)
         t0 = time.perf_counter()
