@@ -140,7 +140,14 @@ def evaluate(data: "str | Path | data_mod.RetrievalSet", model: "str | dict | Mo
     q_vecs, qids, doc_vecs, doc_ids, stats = encode_set(dataset, loaded, store, show_progress)
     t_enc = time.perf_counter()
     fetch = depth + (1 if ignore_identical_ids else 0)
-    ranked = search(q_vecs, doc_vecs, doc_ids, fetch, chunk_size=chunk_size, index=index)
+    from .systems.serving import is_default, serving_search
+
+    serving = None
+    if not is_default(loaded.spec):
+        do_search, serving, index_bytes = serving_search(doc_vecs, doc_ids, loaded.spec, loaded.spec.normalize)
+        ranked = do_search(q_vecs, fetch)
+    else:
+        ranked = search(q_vecs, doc_vecs, doc_ids, fetch, chunk_size=chunk_size, index=index)
     rankings: dict[str, Ranking] = {}
     for qid, ranking in zip(qids, ranked):
         if ignore_identical_ids:
@@ -157,7 +164,7 @@ def evaluate(data: "str | Path | data_mod.RetrievalSet", model: "str | dict | Mo
         per_query=by_query(per_metric),
         rankings=rankings,
         data=dataset.describe(),
-        model=loaded.describe(),
+        model=loaded.describe() | ({"serving": serving} if serving else {}),
         environment=environment(),
         timings={
             "load_data_s": round(t_load - t0, 3),

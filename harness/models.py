@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import ModelError
+from .errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,11 @@ def weights_fingerprint(folder: str | Path) -> str:
     return h.hexdigest()
 
 
+def _exported_onnx(folder: Path) -> bool:
+    manifest = _read_json(folder / "export_manifest.json")
+    return manifest.get("to") == "onnx" and not any(folder.glob("*.safetensors"))
+
+
 def _check_no_pickle(folder: Path) -> None:
     has_safe = any(folder.rglob("*.safetensors"))
     pickled = [p for p in folder.rglob("*") if p.suffix in PICKLE_WEIGHTS and "checkpoint-" not in str(p)]
@@ -159,6 +164,16 @@ def configured_max_seq_length(folder: Path) -> int | None:
     return int(value) if isinstance(value, int) and value > 0 else None
 
 
+def configured_dimension(folder: Path) -> int | None:
+    """The embedding dimension the folder states (its Pooling module's config), without loading the model."""
+    for m in _read_json(folder / "modules.json") or []:
+        if isinstance(m, dict) and str(m.get("type", "")).endswith("Pooling"):
+            cfg = _read_json(folder / m.get("path", "") / "config.json")
+            value = cfg.get("embedding_dimension", cfg.get("word_embedding_dimension"))  # sentence-transformers 6, 5
+            return int(value) if isinstance(value, int) else None
+    return None
+
+
 class LoadedModel:
     """A resolved, fingerprinted model whose weights load only when something must be encoded: a run served
     entirely from the embedding cache never imports torch or reads the weights into memory."""
@@ -188,7 +203,16 @@ class LoadedModel:
             from sentence_transformers import SentenceTransformer
 
             quiet_loading()
+            if self.spec.backend != "torch":
+                from .backends import load_backend
 
+                try:
+                    self._model = load_backend(self.path, self.spec, self.device)
+                except ConfigError:
+                    raise
+                except Exception as exc:
+                    raise ModelError(f"cannot load the {self.spec.backend} backend: {exc}", path=self.path) from None
+                return self._model
             try:
                 model = SentenceTransformer(
                     self.path, device=self.device, trust_remote_code=self.spec.trust_remote_code,
@@ -243,12 +267,20 @@ class LoadedModel:
             "query_prompt": q,
             "document_prompt": d,
             "revision": self.spec.revision,
+            "backend": self.spec.backend,
+            **({"onnx_file": self.spec.onnx_file} if self.spec.backend == "onnx" else {}),
             **self.extra,
         }
 
 
 def model_fingerprint(weights_fp: str, spec: ModelSpec, max_seq_length: int) -> str:
-    settings = {k: v for k, v in spec.settings().items() if k not in ("name", "batch_size", "revision")}
+    # serving options are derived from the same float32 vectors (one cache entry for every dimension and
+    # precision); the default backend stays out so that fingerprints of torch models did not change
+    settings = {k: v for k, v in spec.settings().items()
+                if k not in ("name", "batch_size", "revision", "truncate_dim", "precision", "rescore", "onnx_file")
+                and not (k == "backend" and v == "torch")}
+    if spec.backend == "onnx":
+        settings["onnx_file"] = spec.onnx_file
     settings["max_seq_length"] = max_seq_length
     blob = json.dumps({"weights": weights_fp, "settings": settings}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -264,6 +296,16 @@ def load_model(spec: "str | Path | dict | ModelSpec | LoadedModel", device: str 
     spec = ModelSpec.parse(spec)
     path, source = resolve_model_path(spec.name, spec.revision)
     folder = Path(path)
+    if spec.backend == "torch" and _exported_onnx(folder):
+        spec = spec.model_copy(update={"backend": "onnx"})  # an `embedgate export` folder has no torch weights
+    if spec.backend != "torch":
+        from .backends import check_backend
+
+        check_backend(spec, folder)
+    dim = configured_dimension(folder)
+    if spec.truncate_dim is not None and dim is not None and spec.truncate_dim > dim:
+        raise ConfigError(f"truncate_dim {spec.truncate_dim} is larger than the model's dimension {dim} "
+                          f"({spec.name})", field="truncate_dim")
     if not spec.trust_remote_code:
         _check_no_pickle(folder)
     wfp = weights_fingerprint(folder)

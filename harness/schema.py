@@ -32,6 +32,7 @@ Verdict = Literal["pass", "fail", "error"]
 PASS, FAIL, INCONCLUSIVE, ERROR = "pass", "fail", "inconclusive", "error"
 STATUS_LABELS: dict[str, str] = {PASS: "PASS", FAIL: "FAIL", INCONCLUSIVE: "NOT SHOWN", ERROR: "ERROR"}
 DTYPES = ("float32", "float16", "bfloat16")
+PRECISIONS = ("float32", "float16", "int8", "uint8", "binary", "ubinary")
 DATA_ROLES = ("domain", "guard")
 
 
@@ -250,6 +251,15 @@ class ModelSpec(Strict):
     revision: str | None = None
     trust_remote_code: bool = False
     batch_size: PositiveInt = 32
+    # --- how the vectors are served (derived from the cached float32 encoding: trying more costs no encoding)
+    truncate_dim: PositiveInt | None = Field(None, description="keep the first N dimensions (Matryoshka), "
+                                                                "renormalised when the spec normalises")
+    precision: Literal[PRECISIONS] = Field("float32", description="how document vectors are stored")  # type: ignore
+    rescore: PositiveInt | None = Field(None, description="re-score the top N of a quantized search with the "
+                                                          "float query against the quantized documents")
+    # --- what computes them (part of the fingerprint: a backend's vectors may differ)
+    backend: Literal["torch", "onnx", "openvino"] = "torch"
+    onnx_file: str = Field("onnx/model.onnx", description="the graph `embedgate export` wrote, in the folder")
 
     def __init__(self, name: str | None = None, /, **data: Any):
         if name is not None:
@@ -281,6 +291,17 @@ class ModelSpec(Strict):
             err = exc.errors(include_url=False)[0]
             loc = tuple(err["loc"]) or ("model",)
             raise ModelError(_message({**err, "loc": loc}, cls, None), field=field_name(loc)) from None
+
+    @model_validator(mode="after")
+    def _serving(self) -> "ModelSpec":
+        if self.rescore is not None and self.precision in ("float32", "float16"):
+            raise _at(("rescore",), f"rescore re-scores a quantized search; precision {self.precision!r} is not "
+                      "quantized (use int8, uint8, binary or ubinary)", relative=True)
+        return self
+
+    def serving(self) -> dict[str, Any]:
+        """The options that change how stored vectors are searched, not how they are computed."""
+        return {"truncate_dim": self.truncate_dim, "precision": self.precision, "rescore": self.rescore}
 
     def prompts(self) -> tuple[str, str]:
         """(query prompt, document prompt) after presets."""
@@ -448,8 +469,8 @@ class EvaluationOptions(Strict):
     confidence: float = Field(0.95, ge=0.5, le=0.999)
     resamples: int = Field(10_000, ge=100, le=1_000_000)
     seed: NonNegativeInt = 0
-    latency_queries: NonNegativeInt = Field(30, le=10_000, description="queries timed one at a time per system "
-                                                                       "(0: do not measure latency)")
+    latency_queries: NonNegativeInt = Field(20, le=10_000, description="queries of the first domain set timed one "
+                                                                       "at a time per system (0: do not measure)")
 
     @field_validator("metrics")
     @classmethod
@@ -511,6 +532,34 @@ def _dispatch_gate(value: Any) -> Any:
 AnyGate = SerializeAsAny[Annotated[GateConfig, BeforeValidator(_dispatch_gate)]]
 
 
+class Variants(Strict):
+    """``[variants]``: the same bi-encoders served other ways, each a system of its own (``candidate-128d``,
+    ``candidate-128d-int8``, ``candidate-binary``), derived from the cached float32 vectors."""
+
+    of: list[Literal["base", "candidate"]] = Field(default_factory=lambda: ["candidate"], min_length=1)
+    truncate_dim: list[PositiveInt] = Field(default_factory=list)
+    precision: list[Literal[PRECISIONS]] = Field(default_factory=list)  # type: ignore[valid-type]
+    rescore: PositiveInt | None = Field(None, description="for the quantized variants")
+
+    def names(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """variant name -> (the system it derives from, the spec fields it changes)."""
+        dims = [None, *self.truncate_dim] if self.precision and self.truncate_dim else \
+            (self.truncate_dim or [None])
+        precisions = ["float32", *[p for p in self.precision if p != "float32"]] if self.precision else ["float32"]
+        out = {}
+        for of in self.of:
+            for dim in dims:
+                for prec in precisions:
+                    if dim is None and prec == "float32":
+                        continue  # that is the system itself
+                    name = of + (f"-{dim}d" if dim else "") + ("" if prec == "float32" else f"-{prec}")
+                    change: dict[str, Any] = {"truncate_dim": dim, "precision": prec}
+                    if self.rescore and prec not in ("float32", "float16"):
+                        change["rescore"] = self.rescore
+                    out[name] = (of, change)
+        return out
+
+
 class SuiteConfig(Strict):
     """``suite.toml``: the data, the base model and the gates."""
 
@@ -518,6 +567,7 @@ class SuiteConfig(Strict):
     description: str = ""
     base: ModelSpec
     references: dict[str, SystemSpec] = Field(default_factory=dict, description="what could be deployed instead")
+    variants: Variants | None = None
     data: dict[str, DataRef] = Field(min_length=1)
     evaluation: EvaluationOptions = Field(default_factory=EvaluationOptions)
     gates: list[AnyGate] = Field(min_length=1, description="a suite without gates would always pass")
@@ -531,9 +581,15 @@ class SuiteConfig(Strict):
             return {k: ({**v, "name": k} if isinstance(v, Mapping) else v) for k, v in value.items()}
         return value
 
+    def system_names(self) -> list[str]:
+        return [*RESERVED_SYSTEMS, *self.references, *(self.variants.names() if self.variants else {})]
+
     @model_validator(mode="after")
     def _systems_fit(self) -> "SuiteConfig":
-        known = [*RESERVED_SYSTEMS, *self.references]
+        known = self.system_names()
+        clash = set(self.references) & set(self.variants.names() if self.variants else {})
+        if clash:
+            raise _at(("references", sorted(clash)[0]), "a reference has the name of a variant; rename it")
         for name, spec in self.references.items():
             if name in RESERVED_SYSTEMS:
                 raise _at(("references", name), f"{name!r} is the name of the suite's own {name}; give the "
@@ -558,7 +614,7 @@ class SuiteConfig(Strict):
     def _gates_fit(self) -> "SuiteConfig":
         names: set[str] = set()
         named = []
-        systems = [*RESERVED_SYSTEMS, *self.references]
+        systems = self.system_names()
         for i, g in enumerate(self.gates):
             if g.data not in self.data:
                 raise _at(("gates", i, "data"), f"unknown data set {g.data!r}; defined: {', '.join(self.data)}")

@@ -26,7 +26,7 @@ from .models import ModelSpec, load_model
 from .schema import (DATA_ROLES, RESERVED_SYSTEMS, SUITE_RESULT_SCHEMA, Comparison, DataRef, DatasetSection,
                      HybridSystem, SeedResult, Strict, SuiteConfig, SuiteInfo, SuiteResult, SystemSpec,
                      SystemSummary,
-                     TrainingManifest, load_suite_config, system_members, validate_config)
+                     TrainingManifest, load_suite_config, system_kind, system_members, validate_config)
 from .systems import SystemRun, check_systems, run_systems
 
 SCHEMA = SUITE_RESULT_SCHEMA
@@ -197,6 +197,11 @@ def run_suite(suite: "Suite | str | Path", candidate, *, baseline=None, cache: "
     for cand in candidates:
         cand_spec, extra = candidate_systems(cand, suite)
         specs = {"base": base_spec, "candidate": cand_spec, **extra, **suite.references}
+        for vname, (of, change) in (suite.variants.names() if suite.variants else {}).items():
+            if not isinstance(specs[of], ModelSpec):
+                raise ConfigError(f"variants of {of!r} need a bi-encoder; {of} is a {system_kind(specs[of])}",
+                                  path=suite.path, field="variants.of")
+            specs[vname] = specs[of].model_copy(update=change)
         try:
             check_systems(specs)
         except ConfigError as exc:  # locate it in suite.toml: which reference, which line
@@ -219,7 +224,10 @@ def run_suite(suite: "Suite | str | Path", candidate, *, baseline=None, cache: "
     seed_gates: list[list[GateResult]] = [[] for _ in per_seed]
     seed_means: list[dict[str, dict[str, float]]] = [{} for _ in per_seed]
     timings: dict[str, Any] = {"datasets": {}}
-    for dname, ds in datasets.items():
+    timed = next((n for n, r in suite.data.items() if r.role == "domain"), next(iter(suite.data)))
+    latency: dict[str, dict] = {}
+    for dname in [timed, *(n for n in datasets if n != timed)]:  # the timed set first: latency gates read it
+        ds = datasets[dname]
         ref = suite.data[dname]
         gates = [g for g in suite.gates if g.data == dname]
         say(f"{suite.name}/{dname}: {ds.name} {ds.split}, {len(ds.queries)} queries, {len(ds.corpus)} documents, "
@@ -231,7 +239,9 @@ def run_suite(suite: "Suite | str | Path", candidate, *, baseline=None, cache: "
                 say(f" candidate {k + 1} of {len(per_seed)}: {seed['label']}")
             runs = run_systems(ds, seed["specs"], depth=depth, cache=store, loaded=seed["loaded"], say=say,
                                tune_sets={n: t[dname] for n, t in tune_sets.items()},
-                               latency_queries=suite.evaluation.latency_queries if k == 0 else 0, seed=suite.seed,
+                               # serving cost is a property of the system: timed once, on the first domain set
+                               latency_queries=suite.evaluation.latency_queries if k == 0 and dname == timed else 0,
+                               seed=suite.seed,
                                done={n: done[n] for n in shared if n in done})
             done.update({n: runs[n] for n in shared})
             # metric -> query id -> value, per system: the layout gates and comparisons read
@@ -239,11 +249,14 @@ def run_suite(suite: "Suite | str | Path", candidate, *, baseline=None, cache: "
                                 for name, run in runs.items()})
             seed_runs.append(runs)
         timings["datasets"][dname] = {name: run.timings for name, run in seed_runs[0].items()}
+        if dname == timed:
+            latency = {n: r.info.get("latency", {}) for n, r in seed_runs[0].items()}
         full = set(suite.metrics).union(*(g.metrics() for g in gates))
         label = f"{ds.name} {ds.split}, {len(ds.queries)} queries"
-        contexts = [_Scored(suite, ds, label, runs, scores, full) for runs, scores in zip(seed_runs, seed_scores)]
+        contexts = [_Scored(suite, ds, label, runs, scores, full, latency)
+                    for runs, scores in zip(seed_runs, seed_scores)]
         pooled = contexts[0] if len(contexts) == 1 else _Scored(
-            suite, ds, label, seed_runs[0], _pool(seed_scores, shared), full)
+            suite, ds, label, seed_runs[0], _pool(seed_scores, shared), full, latency)
         for g in gates:
             own = [c.gate(g) for c in contexts]
             for k, r in enumerate(own):
@@ -254,7 +267,9 @@ def run_suite(suite: "Suite | str | Path", candidate, *, baseline=None, cache: "
                                     for m in suite.metrics}
         curve = {m: pooled.compare(m) for m in grid}
         runs0 = seed_runs[0]
+        variant_of = {v: of for v, (of, _) in (suite.variants.names() if suite.variants else {}).items()}
         pairs = dict.fromkeys([("candidate", n) for n in runs0 if n != "candidate"] +
+                              [(v, of) for v, of in variant_of.items()] + [(v, "base") for v in variant_of] +
                               [g.sides() for g in gates if hasattr(g, "against")])
         versus = {f"{a} vs {b}": {m: pooled.compare(m, a, b) for m in suite.metrics} for a, b in pairs}
         primary = next((g.metric for g in gates if getattr(g, "metric", None)), suite.metrics[0])
@@ -262,6 +277,7 @@ def run_suite(suite: "Suite | str | Path", candidate, *, baseline=None, cache: "
         kept = sorted(set(suite.metrics).union(*(g.metrics() for g in gates)), key=grid.index)
         sections[dname] = _dataset_section(suite, ref, ds, runs0, pooled.by_metric, curve, versus, primary, extra_q,
                                            kept)
+    sections = {n: sections[n] for n in suite.data}
     order = {g.name: i for i, g in enumerate(suite.gates)}
     gate_results.sort(key=lambda r: order[r.name])
     first = per_seed[0]
@@ -303,8 +319,10 @@ def _pool(seed_scores: list[dict], shared: list[str]) -> dict:
 class _Scored:
     """One set of per-query values (a candidate's, or pooled over candidates) and the gates and comparisons on it."""
 
-    def __init__(self, suite: Suite, ds, label: str, runs: dict[str, SystemRun], by_metric: dict, full: set[str]):
+    def __init__(self, suite: Suite, ds, label: str, runs: dict[str, SystemRun], by_metric: dict, full: set[str],
+                 latency: dict[str, dict]):
         self.suite, self.ds, self.label, self.runs, self.by_metric, self.full = suite, ds, label, runs, by_metric, full
+        self.latency = latency
         self._memo: dict[tuple, PairedComparison] = {}
 
     def compare(self, metric: str, system: str = "candidate", against: str = "base") -> PairedComparison:
@@ -321,7 +339,8 @@ class _Scored:
         ctx = GateContext(dataset_label=self.label, queries=self.ds.queries, base_per_query=self.by_metric[against],
                           candidate_per_query=self.by_metric[system], base_rankings=self.runs[against].rankings,
                           candidate_rankings=self.runs[system].rankings,
-                          compare=lambda m: self.compare(m, system, against), system=system, against=against)
+                          compare=lambda m: self.compare(m, system, against), system=system, against=against,
+                          latency=self.latency)
         return run_gate(g, ctx)
 
 

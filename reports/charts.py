@@ -358,30 +358,164 @@ def strip_domain(points: Sequence[float]) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
+STRIP_WIDTH, STRIP_HEIGHT = 180, 42
+
+
+def strip_ticks(domain: tuple[float, float]) -> tuple[float, list[float]]:
+    """The tick step and ticks of the strips' shared axis: round multiples of the step inside the domain (0 among
+    them, as every domain holds 0)."""
+    lo, hi = domain
+    step = nice_step(hi - lo, 4)
+    first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
+    return step, [round(i * step, 10) for i in range(first, last + 1)]
+
+
 def ci_strip(difference: float | None, ci: Sequence[float] | None, status: str, *,
              reference: float | None = None, reference_label: str = "",
              domain: tuple[float, float] | None = None, sides: str = "candidate \u2212 base") -> Markup:
-    """A one-line forest plot of a gate: the CI of the difference, its mean, zero, and the gate's bar. ``sides``
+    """A one-line forest plot of a gate on an axis of the difference: the CI (the bar), its mean (the circle), zero
+    (dotted) and the gate's bar (the required gain or the margin, amber and labelled), with tick labels. ``sides``
     names what was subtracted from what (a gate may judge a hybrid against bm25, not the candidate against base)."""
-    width, height = 150, 22
+    width, height = STRIP_WIDTH, STRIP_HEIGHT
     if not (is_number(difference) and ci and all(is_number(v) for v in ci)):
         return Markup("")
     lo, hi = domain or strip_domain([difference, *ci] + ([reference] if is_number(reference) else []))
+    pad, bar_y, axis_y, label_y = 11, 17, 27, 38
 
     def x(v: float) -> float:
-        return 4 + (v - lo) / (hi - lo) * (width - 8)
+        return pad + (min(max(v, lo), hi) - lo) / (hi - lo) * (width - 2 * pad)
 
     color = STATUS_COLORS.get(status, BASE_COLOR)
-    body = [f'<line x1="{_f(x(0))}" x2="{_f(x(0))}" y1="2" y2="20" class="zero"/>']
+    step, ticks = strip_ticks((lo, hi))
+    body = [f'<line x1="{_f(x(lo))}" x2="{_f(x(hi))}" y1="{axis_y}" y2="{axis_y}" class="axis"/>']
+    placed: list[float] = []
+    for t in ticks:  # tick marks everywhere
+        body.append(f'<line x1="{_f(x(t))}" x2="{_f(x(t))}" y1="{axis_y}" y2="{axis_y + 3}" class="axis"/>')
+    for t in sorted(ticks, key=abs):  # labels where they do not crowd, 0 first
+        if any(abs(x(t) - p) < 26 for p in placed):
+            continue
+        placed.append(x(t))
+        text = _signed_tick(t, step)
+        half = 2.4 * len(text)  # about half the label's width at 8.5px: an edge label is kept inside the strip
+        tx, anchor = (width - 1, "end") if x(t) + half > width else (1, "start") if x(t) - half < 0 else \
+            (x(t), "middle")
+        body.append(f'<text x="{_f(tx)}" y="{label_y}" text-anchor="{anchor}" class="tick">{text}</text>')
+    body.append(f'<line x1="{_f(x(0))}" x2="{_f(x(0))}" y1="3" y2="{axis_y}" class="zero"><title>0: no '
+                f'difference</title></line>')
     if is_number(reference):
-        body.append(f'<line x1="{_f(x(reference))}" x2="{_f(x(reference))}" y1="2" y2="20" class="threshold">'
-                    f'<title>{escape(reference_label)} {signed(reference)}</title></line>')
-    body.append(f'<line x1="{_f(x(ci[0]))}" x2="{_f(x(ci[1]))}" y1="11" y2="11" stroke="{color}" '
+        rx = x(reference)
+        label = f"{reference_label} {signed(reference, 3)}".strip()
+        w = 5.3 * len(label)  # about the width of the label (8.5px, semi-bold): it must stay inside the strip
+        anchor = "start" if rx + 2 + w <= width or rx < width / 2 else "end"
+        if anchor == "end" and rx - 2 - w < 0:
+            anchor = "start"
+        body.append(f'<line x1="{_f(rx)}" x2="{_f(rx)}" y1="3" y2="{axis_y}" class="threshold">'
+                    f'<title>{escape(reference_label)} {signed(reference)}</title></line>'
+                    f'<path d="M{_f(rx - 3)},{axis_y + 4} L{_f(rx + 3)},{axis_y + 4} L{_f(rx)},{axis_y} Z" '
+                    f'class="ref-mark"/>'
+                    f'<text x="{_f(min(rx + 2, width - w) if anchor == "start" else rx - 2)}" y="8" '
+                    f'text-anchor="{anchor}" class="ref-label">{escape(label)}</text>')
+    body.append(f'<line x1="{_f(x(ci[0]))}" x2="{_f(x(ci[1]))}" y1="{bar_y}" y2="{bar_y}" stroke="{color}" '
                 f'stroke-width="3" stroke-linecap="round"/>')
-    body.append(f'<circle cx="{_f(x(difference))}" cy="11" r="3.6" fill="#fff" stroke="{color}" stroke-width="2">'
-                f'<title>\u0394 {escape(sides)} {signed(difference)}, CI [{signed(ci[0])}, {signed(ci[1])}]'
-                f'</title></circle>')
+    body.append(f'<circle cx="{_f(x(difference))}" cy="{bar_y}" r="3.6" fill="#fff" stroke="{color}" '
+                f'stroke-width="2"><title>\u0394 {escape(sides)} {signed(difference)}, CI [{signed(ci[0])}, '
+                f'{signed(ci[1])}]</title></circle>')
     return _svg(width, height, "".join(body), f"difference {sides} {signed(difference)} with interval", "strip")
+
+
+PRECISION_COLORS = {"float32": CANDIDATE_COLOR, "float16": "#0891b2", "int8": "#d55e00", "uint8": "#e69f00",
+                    "binary": "#cc79a7", "ubinary": "#7c3aed"}
+
+
+@dataclass
+class VariantPoint:
+    dims: float
+    mean: float | None
+    band: tuple[float, float] | None  # where the variant's mean lies with the CI of its paired difference
+    title: str
+
+
+@dataclass
+class VariantSeries:
+    label: str
+    color: str
+    dash: bool
+    points: list[VariantPoint]
+
+
+def variants_chart(metric: str, series: list[VariantSeries], base_mean: float | None,
+                   confidence_label: str = "95% CI") -> Markup:
+    """The primary metric against the dimensions kept, one line per precision (a system's own variants; a base's
+    dashed), each point's error bar the paired interval of its difference against the system it derives from
+    (drawn around that system's mean, as the curves draw the candidate's band around base). The base's own mean is
+    the grey dotted line."""
+    width = 420
+    box = Box(48, 34, 352, 170)
+    dims = sorted({p.dims for s in series for p in s.points if is_number(p.dims)})
+    vals = [v for s in series for p in s.points for v in ([p.mean] + list(p.band or ())) if is_number(v)]
+    if is_number(base_mean):
+        vals.append(base_mean)
+    if not dims or not vals:
+        return _svg(width, 60, f'<text x="10" y="30">no variant of {escape(metric)} to draw</text>',
+                    f"{metric}: no variants")
+    use_log = len(dims) > 1 and dims[0] > 0 and dims[-1] / dims[0] >= 4
+    t = (lambda d: math.log2(d)) if use_log else float
+    t_lo, t_hi = t(dims[0]), t(dims[-1])
+    inner = 0.06 * box.width
+
+    def xs(d: float) -> float:
+        if t_hi == t_lo:
+            return box.left + box.width / 2
+        return box.left + inner + (t(d) - t_lo) / (t_hi - t_lo) * (box.width - 2 * inner)
+
+    y_lo, y_hi, ticks = nice_range(min(vals), max(vals), clamp=(0.0, 1.0))
+    ys = YScale(y_lo, y_hi, box)
+    body = [f'<text x="{_f(box.left)}" y="12" class="title">{escape(metric)} against dimensions, per '
+            f'precision</text>',
+            f'<text x="{_f(box.left)}" y="25" class="subtitle">bars: {escape(confidence_label)} of each variant\u2019s '
+            f'\u0394 against the system it derives from</text>',
+            _y_axis(ys, ticks, box),
+            f'<line x1="{_f(box.left)}" x2="{_f(box.right)}" y1="{_f(box.bottom)}" y2="{_f(box.bottom)}" '
+            f'class="axis"/>']
+    last = -1e9
+    for d in dims:
+        x = xs(d)
+        body.append(f'<line x1="{_f(x)}" x2="{_f(x)}" y1="{_f(box.bottom)}" y2="{_f(box.bottom + 3)}" class="axis"/>')
+        if x - last >= 22:
+            last = x
+            body.append(f'<text x="{_f(x)}" y="{_f(box.bottom + 13)}" text-anchor="middle" class="tick">'
+                        f'{d:g}</text>')
+    body.append(f'<text x="{_f(box.right)}" y="{_f(box.bottom + 26)}" text-anchor="end" class="subtitle">'
+                f'dimensions{" (log scale)" if use_log else ""}</text>')
+    if is_number(base_mean):
+        y = ys(base_mean)
+        body.append(f'<line x1="{_f(box.left)}" x2="{_f(box.right)}" y1="{_f(y)}" y2="{_f(y)}" class="base-line">'
+                    f'<title>base {escape(metric)} = {num(base_mean)}</title></line>'
+                    f'<text x="{_f(box.right - 2)}" y="{_f(y - 3)}" text-anchor="end" class="subtitle">base '
+                    f'{num(base_mean)}</text>')
+    for s in series:
+        pts = sorted((p for p in s.points if is_number(p.dims) and is_number(p.mean)), key=lambda p: p.dims)
+        body.append(_polyline([(xs(p.dims), ys(p.mean)) for p in pts], s.color, dash=s.dash, width=1.6))
+        for p in pts:
+            x = xs(p.dims)
+            if p.band and all(is_number(v) for v in p.band):
+                y0, y1 = ys(p.band[0]), ys(p.band[1])
+                body.append(f'<path d="M{_f(x)},{_f(y0)} L{_f(x)},{_f(y1)} M{_f(x - 3)},{_f(y0)} L{_f(x + 3)},'
+                            f'{_f(y0)} M{_f(x - 3)},{_f(y1)} L{_f(x + 3)},{_f(y1)}" stroke="{s.color}" '
+                            f'stroke-width="1.2" fill="none" class="errbar"/>')
+            body.append(f'<circle cx="{_f(x)}" cy="{_f(ys(p.mean))}" r="3" fill="{s.color if p.band else "#fff"}" '
+                        f'stroke="{s.color}" stroke-width="1.4"><title>{escape(p.title)}</title></circle>')
+    # the legend under the axis, left to right, wrapping: a line sample (dashed for a base's variants) and a name
+    x, y = box.left, box.bottom + 42
+    for s in series:
+        w = 5.6 * len(s.label) + 30
+        if x + w > width - 4 and x > box.left:
+            x, y = box.left, y + 13
+        dash = ' stroke-dasharray="4 3"' if s.dash else ""
+        body.append(f'<line x1="{_f(x)}" x2="{_f(x + 16)}" y1="{_f(y - 3)}" y2="{_f(y - 3)}" stroke="{s.color}" '
+                    f'stroke-width="2"{dash}/><text x="{_f(x + 20)}" y="{_f(y)}">{escape(s.label)}</text>')
+        x += w
+    return _svg(width, int(y + 8), "".join(body), f"{metric} against dimensions for each precision")
 
 
 def trend_chart(points: list[tuple[str, float | None, str]], base: list[float | None], metric: str) -> Markup:

@@ -41,15 +41,36 @@ def pct(x: Any, digits: int = 1) -> str:
     """A relative difference (0.05 -> +5.0%)."""
     if not is_number(x):
         return "n/a"
+    if round(100 * x, digits) == 0:
+        return f"{0:.{digits}f}%"
     return f"{100 * x:+.{digits}f}%".replace("-", MINUS)
 
 
+P_FLOOR = 1e-4  # below this a p-value says nothing more (10,000 resamples resolve no finer): "< 1e-4"
+
+
 def p_value(x: Any) -> str:
+    """0.0371 -> '0.037', 0.00042 -> '4.2e−04', and anything at or below 1e-4 (the floor of the resampling, or
+    the 1e-49 of a t-test on thousands of queries) -> '< 1e-4': a finer p-value claims a precision no run has."""
     if not is_number(x):
         return "n/a"
+    if x <= P_FLOOR * (1 + 1e-9):
+        return "< 1e-4"
     if x < 0.001:
         return f"{x:.1e}".replace("-", MINUS)
     return f"{x:.3f}"
+
+
+def duration(seconds: Any) -> str:
+    """400.7 -> '6 min 41 s', 52.3 -> '52 s', 3725 -> '1 h 2 min' (a wall time, read in passing)."""
+    if not is_number(seconds) or seconds < 0:
+        return "n/a"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {(s % 3600) // 60} min"
 
 
 def interval(ci: Any, digits: int = 4) -> str:
@@ -102,6 +123,14 @@ def when(iso: Any) -> str:
 
 def short_hash(h: Any, n: int = 12) -> str:
     return h[:n] if isinstance(h, str) and h else "n/a"
+
+
+_HASH_RE = re.compile(r"^[0-9a-fA-F]{20,}$")
+
+
+def is_hash(value: Any) -> bool:
+    """A hex digest long enough that a reader compares its start, not all of it."""
+    return isinstance(value, str) and bool(_HASH_RE.match(value))
 
 
 def short_model(name: Any) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import jinja2
+from markupsafe import Markup, escape
 
 from embedgate.harness.errors import DataError
 from embedgate.harness.schema import SuiteResult
@@ -28,6 +29,15 @@ def _thousands(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else "n/a"
 
 
+def _breakable(text: Any) -> Markup:
+    """Text that may wrap after '/', '_', '.' and ',' (paths, snake_case keys, long settings) rather than at an
+    arbitrary character: escaped first, then a <wbr> after each."""
+    out = str(escape("" if text is None else text))
+    for ch in ("/", "_", ",", "."):
+        out = out.replace(ch, ch + "<wbr>")
+    return Markup(out)
+
+
 def _sign_class(value: Any) -> str:
     if not fmt.is_number(value) or round(value, 4) == 0:
         return "flat"
@@ -44,7 +54,7 @@ def environment() -> jinja2.Environment:
         "num": fmt.num, "signed": fmt.signed, "pct": fmt.pct, "pval": fmt.p_value, "interval": fmt.interval,
         "bytes": fmt.human_bytes, "ms": fmt.ms, "usd": fmt.usd,
         "when": fmt.when, "short_hash": fmt.short_hash, "thousands": _thousands, "sign_class": _sign_class,
-        "rank": _rank, "status_label": lambda s: fmt.STATUS_LABELS.get(s, str(s).upper()),
+        "rank": _rank, "breakable": _breakable, "status_label": lambda s: fmt.STATUS_LABELS.get(s, str(s).upper()),
         "clip": lambda text, n: text if not isinstance(text, str) or len(text) <= n else text[: n - 1] + "\u2026",
     })
     return env

@@ -98,11 +98,24 @@ def settings_line(kind: str, info: dict[str, Any]) -> str:
             extras.append(f"max {info['max_seq_length']} tokens")
         if info.get("query_prompt"):
             extras.append(f"query prompt \u201c{info['query_prompt']}\u201d")
+        serving = info.get("serving")
+        if isinstance(serving, dict):  # a variant: how its vectors are stored and searched
+            extras.append(serving_text(serving))
         text += "".join(f" \u00b7 {e}" for e in extras)
     else:  # a kind this version does not know: its plain settings, as written
         text = ", ".join(f"{k}={_num_text(v)}" for k, v in info.items()
                          if k != "kind" and isinstance(v, (str, int, float, bool)))
     return text if len(text) <= SETTINGS_TEXT else text[: SETTINGS_TEXT - 1] + "\u2026"
+
+
+def serving_text(serving: dict[str, Any]) -> str:
+    """'128 dims, stored int8, top 100 re-scored' (a variant's dimensions, storage precision and rescoring)."""
+    dims = serving.get("dimensions", serving.get("truncate_dim"))
+    text = f"{_num_text(dims)} dims, stored {serving.get('precision') or 'float32'}" if dims is not None else \
+        f"stored {serving.get('precision') or 'float32'}"
+    if serving.get("rescore"):
+        text += f", top {serving['rescore']} re-scored"
+    return text
 
 
 def latency_view(latency: dict[str, Any] | None) -> dict[str, Any]:
@@ -196,14 +209,139 @@ def system_curves(section: dict[str, Any], names: list[str]) -> list[dict[str, A
     return out
 
 
+# ------------------------------------------------------------------------------------------------ variants
+
+PRECISION_ORDER = ("float32", "float16", "int8", "uint8", "binary", "ubinary")
+
+
+def serving_info(section: dict[str, Any], name: str) -> dict[str, Any] | None:
+    serving = (((section.get("systems") or {}).get(name) or {}).get("info") or {}).get("serving")
+    return serving if isinstance(serving, dict) else None
+
+
+def variant_parents(section: dict[str, Any]) -> dict[str, str]:
+    """variant -> the system it derives from. A variant is a system whose info states how it is served
+    (``info.serving``); it is named after its system (``candidate-128d-int8`` of ``candidate``, ``base-64d`` of
+    ``base``), and the result compares it with that system (``versus["<variant> vs <system>"]``)."""
+    systems = section.get("systems") or {}
+    plain = [n for n in systems if serving_info(section, n) is None]
+    versus = section.get("versus") or {}
+    out = {}
+    for name in systems:
+        if serving_info(section, name) is None:
+            continue
+        by_name = sorted((p for p in plain if name.startswith(p + "-")), key=len, reverse=True)
+        by_pair = [p for p in plain if f"{name} vs {p}" in versus]
+        parent = by_name[0] if by_name else next((p for p in by_pair if p != BASE), by_pair[0] if by_pair else None)
+        if parent:
+            out[name] = parent
+    return out
+
+
+def full_dimension(section: dict[str, Any], system: str, variants: dict[str, str],
+                   models: dict[str, Any] | None = None) -> int | None:
+    """The dimensions of a system as it is (un-truncated): stated by its un-truncated variants (a binary variant
+    of the full vector), else by the model (``dimension``), else by its float32 index (4 bytes a dimension)."""
+    for v, parent in variants.items():
+        serving = serving_info(section, v) or {}
+        if parent == system and serving.get("truncate_dim") is None and is_number(serving.get("dimensions")):
+            return int(serving["dimensions"])
+    summary = (section.get("systems") or {}).get(system) or {}
+    for source in ((models or {}).get(system) or {}, summary.get("info") or {}):
+        if is_number(source.get("dimension")):
+            return int(source["dimension"])
+    per_million = summary.get("index_bytes_per_million")
+    if summary.get("kind") == "bi-encoder" and is_number(per_million) and per_million % 4_000_000 == 0:
+        return int(per_million // 4_000_000)
+    return None
+
+
+def variants_view(section: dict[str, Any], metrics: list[str], primary: str | None,
+                  models: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Quality against dimension and precision on one set: a row per variant (and one for each system it derives
+    from, at its full dimension), with its mean on the primary metric, its paired difference against that system
+    and against base, its index per 1M documents and p95 latency; and the chart of the same. None without
+    variants."""
+    variants = variant_parents(section)
+    if not variants:
+        return None
+    if metrics and primary not in metrics:  # the comparisons of systems hold the suite's metrics only
+        primary = metrics[0]
+    systems = section.get("systems") or {}
+    means = section.get("metrics") or {}
+    parents = list(dict.fromkeys(p for p in [CANDIDATE, BASE, *variants.values()] if p in variants.values()))
+    rows = []
+    for parent in parents:
+        full = full_dimension(section, parent, variants, models)
+        group = []
+        for name in [parent, *[v for v, p in variants.items() if p == parent]]:
+            serving = serving_info(section, name) or {}
+            summary = systems.get(name) or {}
+            precision = serving.get("precision") or "float32"
+            dims = serving.get("dimensions") if is_number(serving.get("dimensions")) else \
+                serving.get("truncate_dim") if is_number(serving.get("truncate_dim")) else full
+            is_full = name == parent
+            vs_full = None if is_full else _comparison_row(paired(section, name, parent, primary))
+            vs_base = None if name == BASE else vs_full if parent == BASE else \
+                _comparison_row(paired(section, name, BASE, primary))
+            group.append({
+                "name": name, "of": parent, "full": is_full, "dims": dims, "precision": precision,
+                "rescore": serving.get("rescore"), "truncated": serving.get("truncate_dim") is not None,
+                "mean": (means.get(name) or {}).get(primary), "vs_full": vs_full, "vs_base": vs_base,
+                "index_per_million": summary.get("index_bytes_per_million"),
+                "latency": latency_view(summary.get("latency")), "search": serving.get("search") or "",
+                "int8_ranges": (serving.get("int8_ranges") or {}).get("calibrated_on")
+                if isinstance(serving.get("int8_ranges"), dict) else None})
+        order = {p: i for i, p in enumerate(PRECISION_ORDER)}
+        group[1:] = sorted(group[1:], key=lambda r: (order.get(r["precision"], len(order)), bool(r["rescore"]),
+                                                     -(r["dims"] or 0)))
+        rows += group
+    conf = next((r[k]["confidence"] for r in rows for k in ("vs_full", "vs_base") if r[k] and r[k]["confidence"]),
+                None)
+    series: dict[tuple, charts.VariantSeries] = {}
+    for r in rows:
+        key = (r["of"], r["precision"], r["rescore"])
+        label = f"{r['of']} {r['precision']}" + (f" re-scored top {r['rescore']}" if r["rescore"] else "")
+        s = series.setdefault(key, charts.VariantSeries(
+            label, charts.PRECISION_COLORS.get(r["precision"], charts.BASE_COLOR), r["of"] == BASE, []))
+        parent_mean = (means.get(r["of"]) or {}).get(primary)
+        cmp = r["vs_full"]
+        band = (parent_mean + cmp["ci"][0], parent_mean + cmp["ci"][1]) if cmp and cmp["ci"] and \
+            is_number(parent_mean) else None
+        title = f"{r['name']}: {primary} = {_num4(r['mean'])} at {_num_text(r['dims'])} dimensions, {r['precision']}"
+        if cmp:
+            title += (f"; \u0394 vs {r['of']} {_signed4(cmp['difference'])}, {confidence_label(conf)} "
+                      f"[{_signed4(cmp['ci'][0]) if cmp['ci'] else 'n/a'}, "
+                      f"{_signed4(cmp['ci'][1]) if cmp['ci'] else 'n/a'}]")
+        if r["vs_base"] and r["of"] != BASE:
+            title += f"; vs base {_signed4(r['vs_base']['difference'])}"
+        if is_number(r["dims"]):
+            s.points.append(charts.VariantPoint(float(r["dims"]), r["mean"], band, title))
+    base_mean = (means.get(BASE) or {}).get(primary)
+    return {"rows": rows, "metric": primary, "confidence": confidence_label(conf),
+            "chart": charts.variants_chart(primary or "", list(series.values()), base_mean, confidence_label(conf)),
+            "latency_label": latency_label(rows), "names": list(variants), "parents": parents}
+
+
+def _num4(x: Any) -> str:
+    return f"{x:.4f}" if is_number(x) else "n/a"
+
+
+def _signed4(x: Any) -> str:
+    return f"{x:+.4f}".replace("-", "\u2212") if is_number(x) else "n/a"
+
+
 def systems_view(section: dict[str, Any], metrics: list[str], primary: str | None) -> dict[str, Any] | None:
     """The systems table of one data set, its comparisons and curves; None when the set scored base and candidate
-    only and says nothing else about them (a result written before systems existed)."""
+    only and says nothing else about them (a result written before systems existed). Variants (the same
+    bi-encoders truncated or quantized) have a table and chart of their own (``variants_view``): the systems table
+    and curves list the systems, and count the variants."""
     if not describes_systems(section):
         return None
     if metrics and primary not in metrics:  # the comparisons of systems hold the suite's metrics only
         primary = metrics[0]
-    names = system_names(section)
+    variants = variant_parents(section)
+    names = [n for n in system_names(section) if n not in variants]
     rows = [system_row(section, n, metrics, primary) for n in names]
     pairs = pair_rows(section, metrics)
     conf = next((r["confidence"] for r in [*(r["versus"] or {} for r in rows), *pairs] if r.get("confidence")), None)
@@ -214,4 +352,5 @@ def systems_view(section: dict[str, Any], metrics: list[str], primary: str | Non
             "confidence": confidence_label(conf), "latency_label": latency_label(rows),
             "has_cost": any(is_number(r["cost_usd"]) for r in rows),
             "has_index": any(is_number(r["index_bytes"]) for r in rows),
-            "curves": system_curves(section, names) if len(names) > 2 else []}
+            "curves": system_curves(section, names) if len(names) > 2 else [], "n_variants": len(variants),
+            "variant_parents": sorted(set(variants.values()), key=[CANDIDATE, BASE, *variants.values()].index)}

@@ -52,4 +52,7 @@ def systems_lines(result: "SuiteResult | dict[str, Any]") -> list[str]:
             mean = f"{r['primary_mean']:.4f}" if is_number(r["primary_mean"]) else "n/a"
             lines.append(f"    {r['name']:<{width}}  {r['kind']:<{kind_width}}  {mean:>6}  {versus:<{versus_width}}  "
                          f"{_latency_text(r)}")
+        if view["n_variants"]:
+            lines.append(f"    and {view['n_variants']} variants of {' and '.join(view['variant_parents'])} "
+                         f"(truncated or quantized): in the HTML report")
     return lines

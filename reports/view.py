@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from typing import Any
 
 from . import charts
 from . import systems as sys_view
-from .format import (STATUS_LABELS, confidence_label, is_number, message_head, message_reason, observed, parse_metric,
-                     rank_move, requirement, short_model, when)
+from .format import (STATUS_LABELS, confidence_label, duration, is_hash, is_number, message_head, message_reason,
+                     observed, parse_metric, rank_move, requirement, short_model, when)
 
 SHOWN_QUERIES = 15  # at most this many regressed and improved queries expanded, of those the result kept
 TABLE_QUERIES = 5000  # rows in the collapsed table of every query, per dataset
@@ -74,7 +75,8 @@ def strip_domain(gates: list[dict[str, Any]]) -> tuple[float, float] | None:
     return charts.strip_domain(points) if points else None
 
 
-def gate_view(gate: dict[str, Any], domain: tuple[float, float] | None = None) -> dict[str, Any]:
+def gate_view(gate: dict[str, Any], domain: tuple[float, float] | None = None,
+              names: dict[str, str] | None = None) -> dict[str, Any]:
     kind, th, det = gate.get("kind"), gate.get("threshold") or {}, gate.get("details") or {}
     reference, ref_label = _reference(gate)
     status = gate.get("status", "error")
@@ -98,7 +100,25 @@ def gate_view(gate: dict[str, Any], domain: tuple[float, float] | None = None) -
                                  sides=f"{system} \u2212 {against or 'base'}"),
         "worst": [w for w in gate.get("worst_queries") or [] if isinstance(w, dict)],
         "golden": [p for p in det.get("pairs") or [] if isinstance(p, dict)] if kind == "golden" else [],
+        "seeds": gate_seeds(det, names), "pooled": bool(det.get("pooled")),
     }
+
+
+def gate_seeds(details: dict[str, Any], names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """A recipe's gate, seed by seed (``details.seeds``): each candidate's status and difference, named as the
+    seeds table names them."""
+    out = []
+    for i, d in enumerate(details.get("seeds") or []):
+        if not isinstance(d, dict):
+            continue
+        label = str(d.get("candidate", ""))
+        status = d.get("status") or "error"
+        ci = d.get("ci")
+        out.append({"name": (names or {}).get(label) or short_model(label), "candidate": label, "status": status,
+                    "label": STATUS_LABELS.get(status, str(status).upper()), "difference": d.get("difference"),
+                    "ci": ci if isinstance(ci, (list, tuple)) and len(ci) == 2 else None,
+                    "observed": d.get("observed") or ""})
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ datasets
@@ -255,6 +275,7 @@ def dataset_view(result: dict[str, Any], dname: str, section: dict[str, Any], pr
         "role": section.get("role", "domain"), "data": data,
         "label": f"{data.get('name', dname)} {data.get('split', '')}".strip(), "metric": metric,
         "systems": sys_view.systems_view(section, suite_metrics(result, section), metric),
+        "variants": sys_view.variants_view(section, suite_metrics(result, section), metric, result.get("models")),
         "curves": curves(section), "histograms": histograms(result, section),
         "regressed": [views[q] for q in regressed], "improved": [views[q] for q in improved],
         "table": table, "table_total": len(diffs), "n_tied": sum(1 for d, _ in diffs if d == 0),
@@ -288,11 +309,53 @@ def flatten(obj: Any, prefix: str = "", limit: int = 80) -> list[tuple[str, str]
         elif isinstance(value, list) and value and all(isinstance(v, (str, int, float, bool)) for v in value):
             rows.append((key, _clip(", ".join(str(v) for v in value), 240)))
         elif isinstance(value, (dict, list)):
-            rows.append((key, _clip(repr(value) if value else "(empty)", 240)))
+            rows.append((key, _clip(json.dumps(value, default=str) if value else "(empty)", 240)))
         else:
             rows.append((key, _clip("null" if value is None else str(value), 240)))
 
     walk(obj, prefix)
+    return rows
+
+
+HASH_SHOWN = 12  # characters of a digest shown; the full value is the cell's title
+
+
+def fp_value(value: Any) -> dict[str, Any]:
+    """A value as a fingerprint cell shows it: a digest shortened (the full value in ``title``), a list joined, a
+    number or flag as written, a long text clipped (in full in ``title``)."""
+    if value is None:
+        return {"text": "\u2014", "title": None, "hash": False}
+    if isinstance(value, bool):
+        return {"text": "yes" if value else "no", "title": None, "hash": False}
+    if is_hash(value):
+        return {"text": value[:HASH_SHOWN] + "\u2026", "title": value, "hash": True}
+    if isinstance(value, list) and all(isinstance(v, (str, int, float, bool)) or v is None for v in value):
+        text = ", ".join("null" if v is None else str(v) for v in value) or "(none)"
+    elif isinstance(value, (dict, list)):
+        text = json.dumps(value, sort_keys=True, default=str) if value else "(none)"
+    else:
+        text = str(value)
+    return {"text": _clip(text, 240), "title": text if len(text) > 240 else None, "hash": False}
+
+
+def fp_rows(obj: Any, skip: tuple[str, ...] = (), depth: int = 2, limit: int = 60) -> list[dict[str, Any]]:
+    """A dict as definition-list rows: nested keys joined with ' \u203a ' (two levels at most; deeper ones are
+    shown as their JSON), each value through ``fp_value``."""
+    rows: list[dict[str, Any]] = []
+
+    def walk(value: Any, keys: list[str]) -> None:
+        if len(rows) >= limit:
+            return
+        if isinstance(value, dict) and value and len(keys) < depth:
+            for k, v in value.items():
+                if not keys and k in skip:
+                    continue
+                walk(v, keys + [str(k)])
+        else:
+            rows.append({"key": " \u203a ".join(keys), **fp_value(value)})
+
+    if isinstance(obj, dict):
+        walk(obj, [])
     return rows
 
 
@@ -312,32 +375,250 @@ def models_view(result: dict[str, Any]) -> dict[str, Any]:
     rows = []
     for k in keys:
         b, c = _cell(base.get(k)), _cell(cand.get(k))
-        rows.append({"key": k, "base": b, "candidate": c, "differs": b != c})
-    manifest = cand.get("training_manifest")
-    return {"rows": rows, "manifest": flatten(manifest) if isinstance(manifest, dict) else [],
-            "base_name": base.get("name"), "candidate_name": cand.get("name"),
+        rows.append({"key": k, "base": b, "candidate": c, "differs": b != c,
+                     "base_cell": fp_value(base.get(k)) if k in base else fp_value(""),
+                     "candidate_cell": fp_value(cand.get(k)) if k in cand else fp_value("")})
+    return {"rows": rows, "base_name": base.get("name"), "candidate_name": cand.get("name"),
             "base_short": short_model(base.get("name")), "candidate_short": short_model(cand.get("name")),
             "base_fp": base.get("fingerprint"), "candidate_fp": cand.get("fingerprint")}
 
 
+# ------------------------------------------------------------------------------------------------ training
+
+
+def _train_data(m: dict[str, Any]) -> dict[str, Any]:
+    data = (m.get("data") or {}).get("train")
+    return data if isinstance(data, dict) else {}
+
+
+def _loss_text(loss: Any) -> str | None:
+    if isinstance(loss, str):
+        return loss
+    if not isinstance(loss, dict):
+        return None
+    text = loss.get("class") or loss.get("name")
+    if not text:
+        return None
+    params = [f"{k} {v:g}" for k, v in loss.items() if k in ("scale", "temperature", "margin") and is_number(v)]
+    if isinstance(loss.get("matryoshka"), dict) and loss["matryoshka"].get("dims"):
+        params.append("Matryoshka " + "/".join(str(d) for d in loss["matryoshka"]["dims"]))
+    return text + (f" ({', '.join(params)})" if params else "")
+
+
+def training_view(model: dict[str, Any] | None) -> dict[str, Any] | None:
+    """How a candidate was trained, in one line, from its ``training_manifest`` (``harness.schema.
+    TrainingManifest``): the recipe, the base model, the training pairs, the steps, the loss, the seed and the wall
+    time, each as the manifest states it; None for a model that was not trained by embedgate."""
+    m = (model or {}).get("training_manifest")
+    if not isinstance(m, dict):
+        return None
+    tr = m.get("training") if isinstance(m.get("training"), dict) else {}
+    data = _train_data(m)
+    cont = m.get("contamination") if isinstance(m.get("contamination"), dict) else {}
+    pairs = data.get("n_pairs") if is_number(data.get("n_pairs")) else tr.get("rows")
+    return {
+        "recipe": m.get("name"), "recipe_path": (m.get("recipe") or {}).get("path")
+        if isinstance(m.get("recipe"), dict) else None,
+        "base_model": (m.get("base_model") or {}).get("name") if isinstance(m.get("base_model"), dict) else None,
+        "pairs": pairs, "data": " ".join(str(x) for x in (data.get("name"), data.get("split")) if x),
+        "hard_negatives": bool(m.get("hard_negatives")),
+        "steps": tr.get("global_step"), "epochs": tr.get("epochs"), "loss": _loss_text(tr.get("loss")),
+        "seed": m.get("seed"), "wall_time_s": m.get("wall_time_s"), "wall": duration(m.get("wall_time_s")),
+        "contamination": None if "clean" not in cont else "clean" if cont.get("clean") else "allowed",
+        "n_overlaps": cont.get("n_overlaps"), "created_at": when(m.get("created_at")),
+    }
+
+
+def training_sections(m: Any) -> list[dict[str, Any]]:
+    """The manifest in groups (recipe, base model, training data, hard negatives, training, dev, contamination,
+    the candidate folder, timings): each a short definition list; bulky parts (mining statistics, the dev metrics
+    of every step, the training environment) in JSON or left to the file."""
+    if not isinstance(m, dict):
+        return []
+    out = []
+
+    def add(title: str, obj: Any, **kw) -> None:
+        rows = fp_rows(obj, **kw)
+        if rows:
+            out.append({"title": title, "rows": rows})
+
+    recipe = m.get("recipe") if isinstance(m.get("recipe"), dict) else {}
+    add("recipe", {"name": m.get("name"), "path": recipe.get("path"), "sha256": recipe.get("sha256"),
+                   "suite": recipe.get("suite"), "overrides": recipe.get("overrides"), "seed": m.get("seed"),
+                   "created": m.get("created_at"), "wall time": duration(m.get("wall_time_s"))})
+    add("base model", m.get("base_model"), skip=("path", "device", "query_prompt", "document_prompt", "revision"))
+    add("training data", _train_data(m))
+    neg = m.get("hard_negatives")
+    if isinstance(neg, dict):
+        add("hard negatives", {k: neg.get(k) for k in ("model", "pairs_in", "pairs_out",
+                                                       "pairs_dropped_without_negative", "queries", "candidate_pool",
+                                                       "settings") if k in neg})
+    tr = m.get("training")
+    if isinstance(tr, dict):
+        add("training", tr, skip=("best_checkpoint",))
+    if isinstance(m.get("dev_selection"), dict):
+        add("dev selection", m["dev_selection"])
+    cont = m.get("contamination")
+    if isinstance(cont, dict):
+        add("contamination", {k: v for k, v in cont.items() if k not in ("policy", "overlaps", "checked_against")}
+            | {"checked against": [c.get("name") for c in cont.get("checked_against") or [] if isinstance(c, dict)]})
+    add("candidate folder", m.get("candidate"))
+    add("timings (s)", m.get("timings"))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ fingerprints
+
+
+def timings_view(result: dict[str, Any]) -> dict[str, Any] | None:
+    """Seconds per system and data set (the parts, such as encoding and search, in each cell's title)."""
+    timings = result.get("timings") or {}
+    per_set = timings.get("datasets") if isinstance(timings.get("datasets"), dict) else {}
+    sets = [d for d in per_set if isinstance(per_set[d], dict)]
+    systems = list(dict.fromkeys(n for d in sets for n in per_set[d]))
+    rows = []
+    for name in systems:
+        cells = []
+        for d in sets:
+            t = per_set[d].get(name)
+            if not isinstance(t, dict):
+                cells.append(None)
+                continue
+            parts = [f"{k} {v:g}" for k, v in t.items() if k.endswith("_s") and k != "total_s" and is_number(v)]
+            enc = t.get("encode") if isinstance(t.get("encode"), dict) else {}
+            for role, e in enc.items():
+                if isinstance(e, dict) and is_number(e.get("requested")):
+                    parts.append(f"{role}: {e.get('cached', 0)} of {e['requested']} cached")
+            cells.append({"total": t.get("total_s"), "parts": "; ".join(parts)})
+        rows.append({"system": name, "cells": cells})
+    if not rows and timings.get("total_s") is None:
+        return None
+    return {"total": timings.get("total_s"), "sets": sets, "rows": rows}
+
+
 def fingerprints_view(result: dict[str, Any]) -> dict[str, Any]:
+    """What produced these numbers, in five groups: data (each set and the suite file), models (base and candidate
+    side by side), training (the candidate's manifest), environment (and packages), timings."""
     env = dict(result.get("environment") or {})
     packages = env.pop("packages", None) or {}
+    git = env.pop("git", None)
+    env_rows = fp_rows({k: v for k, v in env.items()})
+    if isinstance(git, dict):
+        env_rows.insert(0, {"key": "git commit", **fp_value(git.get("commit"))})
+        env_rows.insert(1, {"key": "git dirty", **fp_value(git.get("dirty"))})
     data_rows = []
     for dname, section in ordered_datasets(result):
         d = section.get("data") or {}
+        excluded = d.get("excluded_queries")
         data_rows.append({"name": dname, "role": section.get("role", "domain"), "dataset": d.get("name", dname),
-                          "split": d.get("split"), "content_hash": d.get("content_hash"), "source": d.get("source"),
+                          "split": d.get("split"), "content_hash": d.get("content_hash"),
+                          "hash": fp_value(d.get("content_hash")), "source": d.get("source"),
                           "n_documents": d.get("n_documents"), "n_queries": d.get("n_queries"),
                           "n_positive": d.get("n_positive_judgments"), "graded": d.get("graded"),
-                          "excluded": len(d.get("excluded_queries") or []),
-                          "sampling": flatten(d.get("sampling")) if d.get("sampling") else []})
+                          "excluded": len(excluded) if isinstance(excluded, list) else excluded or 0,
+                          "sampling": fp_rows(d.get("sampling")) if isinstance(d.get("sampling"), dict) else []})
     suite = result.get("suite") or {}
-    timings = result.get("timings") or {}
-    return {"suite": suite, "data": data_rows, "models": models_view(result), "environment": flatten(env),
-            "packages": sorted(packages.items()) if isinstance(packages, dict) else [],
-            "options": flatten(result.get("options") or {}), "timings_total": timings.get("total_s"),
-            "timings": flatten({k: v for k, v in (timings.get("datasets") or {}).items()}, limit=40)}
+    cand = (result.get("models") or {}).get("candidate") or {}
+    manifest = cand.get("training_manifest")
+    return {"suite": suite, "suite_rows": fp_rows({"name": suite.get("name"), "path": suite.get("path"),
+                                                   "sha256": suite.get("sha256") or None}),
+            "options": fp_rows(result.get("options") or {}), "data": data_rows, "models": models_view(result),
+            "training": training_sections(manifest), "environment": env_rows,
+            "packages": [{"key": k, **fp_value(v)} for k, v in sorted(packages.items())]
+            if isinstance(packages, dict) else [],
+            "timings": timings_view(result)}
+
+
+# ------------------------------------------------------------------------------------------------ seeds
+
+
+def seed_names(seeds: list[dict[str, Any]]) -> dict[str, str]:
+    """Each seed's candidate as the report names it, short enough for a gate row: the last part of its path less
+    what every seed's shares up to a '-' or '_' (``/runs/legal-s0``, ``/runs/legal-s1`` -> ``s0``, ``s1``), or
+    'seed k' when those clash."""
+    labels = [str(s.get("candidate", "")) for s in seeds]
+    last = [x.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or x for x in labels]
+    common = last[0] if len(last) > 1 else ""
+    for name in last[1:]:
+        while not name.startswith(common):
+            common = common[:-1]
+    cut = max(common.rfind("-"), common.rfind("_")) + 1
+    short = [name[cut:] or name for name in last]
+    if len(set(short)) < len(short) or not all(short):
+        short = [f"seed {i + 1}" for i in range(len(labels))]
+    return dict(zip(labels, short))
+
+
+def _seed_gate(gates: list[dict[str, Any]], dname: str, metric: str) -> dict[str, Any] | None:
+    """The seed's own gate on this set and metric that judged the candidate against base by its interval, an
+    improvement gate first: its difference and interval are the seed's."""
+    found = [g for g in gates if isinstance(g, dict) and g.get("data", "main") == dname and g.get("metric") == metric
+             and (g.get("system") or "candidate") == "candidate" and g.get("against", "base") == "base"
+             and g.get("decided_by") == "interval" and is_number(g.get("difference"))]
+    return next((g for g in found if g.get("kind") == "improvement"), found[0] if found else None)
+
+
+def seeds_view(result: dict[str, Any]) -> dict[str, Any] | None:
+    """A recipe gated over seeds: the pooling in words, each seed's verdict and its primary-metric mean and
+    difference against base per data set (the interval from that seed's own gate), the pooled row the gates judged,
+    and the spread of the seeds' differences. None for a run of one candidate."""
+    seeds = [s for s in result.get("seeds") or [] if isinstance(s, dict)]
+    if not seeds:
+        return None
+    names = seed_names(seeds)
+    pooling = result.get("pooling") or {}
+    sets = []
+    for dname, sec in ordered_datasets(result):
+        metric = primary_metric(result, dname, sec)
+        if not metric:
+            continue
+        means = sec.get("metrics") or {}
+        cmp = (sec.get("comparisons") or {}).get(metric) or {}
+        sets.append({"name": dname, "metric": metric, "role": sec.get("role", "domain"),
+                     "base": cmp.get("base", (means.get("base") or {}).get(metric)),
+                     "pooled": cmp.get("candidate", (means.get("candidate") or {}).get(metric)),
+                     "pooled_difference": cmp.get("difference"), "pooled_ci": cmp.get("ci")})
+    rows = []
+    for s in seeds:
+        gates = s.get("gates") or []
+        manifest = (s.get("model") or {}).get("training_manifest")
+        cells = []
+        for st in sets:
+            mean = ((s.get("metrics") or {}).get(st["name"]) or {}).get(st["metric"])
+            g = _seed_gate(gates, st["name"], st["metric"])
+            diff = g["difference"] if g else (mean - st["base"]) if is_number(mean) and is_number(st["base"]) \
+                else None
+            ci = g.get("ci") if g else None
+            cells.append({"mean": mean, "difference": diff, "ci": ci if ci and len(ci) == 2 else None,
+                          "gate": g.get("name") if g else None})
+        label = str(s.get("candidate", ""))
+        rows.append({"name": names[label], "candidate": label, "short": short_model(label),
+                     "verdict": s.get("verdict", "error"),
+                     "summary": s.get("summary") or "", "cells": cells,
+                     "passed": sum(1 for g in gates if isinstance(g, dict) and g.get("status") == "pass"),
+                     "n_gates": len(gates),
+                     "seed": manifest.get("seed") if isinstance(manifest, dict) else None,
+                     "fingerprint": (s.get("model") or {}).get("fingerprint")})
+    for i, st in enumerate(sets):
+        diffs = [r["cells"][i]["difference"] for r in rows if is_number(r["cells"][i]["difference"])]
+        st["spread"] = {"n": len(diffs), "min": min(diffs) if diffs else None, "max": max(diffs) if diffs else None,
+                        "sd": statistics.stdev(diffs) if len(diffs) > 1 else None}
+    n = pooling.get("candidates") if is_number(pooling.get("candidates")) else len(seeds)
+    return {"n": n, "procedure": pooling.get("procedure") or "", "sets": sets, "rows": rows, "names": names,
+            "n_passed": sum(1 for r in rows if r["verdict"] == "pass"),
+            "has_seed": any(r["seed"] is not None for r in rows)}
+
+
+def training_line(result: dict[str, Any]) -> dict[str, Any] | None:
+    """The candidate's training line near the top; for a recipe over seeds, each seed's seed and wall time."""
+    view = training_view((result.get("models") or {}).get("candidate"))
+    if view is None:
+        return None
+    seeds = [training_view(s.get("model")) for s in result.get("seeds") or [] if isinstance(s, dict)]
+    seeds = [v for v in seeds if v]
+    view["seeds"] = [v["seed"] for v in seeds] if len(seeds) > 1 else []
+    view["walls"] = [v["wall"] for v in seeds] if len(seeds) > 1 else []
+    return view
 
 
 # ------------------------------------------------------------------------------------------------ trend
@@ -409,7 +690,8 @@ def run_view(result: dict[str, Any], history: list[dict[str, Any]] | None = None
              shown: int = SHOWN_QUERIES) -> dict[str, Any]:
     raw_gates = result.get("gates") or []
     domain = strip_domain(raw_gates)
-    gates = [gate_view(g, domain) for g in raw_gates]
+    seeds = seeds_view(result)
+    gates = [gate_view(g, domain, seeds["names"] if seeds else None) for g in raw_gates]
     datasets = [dataset_view(result, name, sec, prefix, shown) for name, sec in ordered_datasets(result)]
     fingerprints = fingerprints_view(result)
     suite = result.get("suite") or {}
@@ -421,7 +703,18 @@ def run_view(result: dict[str, Any], history: list[dict[str, Any]] | None = None
         "n_passed": sum(1 for g in gates if g["status"] == "pass"), "datasets": datasets,
         "fingerprints": fingerprints, "models": fingerprints["models"], "trend": trend_view(result, history),
         "options": result.get("options") or {}, "gate_sides": gate_columns(gates),
+        "seeds": seeds, "training": training_line(result), "notes": gate_notes(gates, domain),
     }
+
+
+def gate_notes(gates: list[dict[str, Any]], domain: tuple[float, float] | None) -> dict[str, Any]:
+    """What the gates table's interval strip and MDE column mean, said once under the table."""
+    conf = next((g["confidence"] for g in gates if g["ci"] and g["confidence"] != "CI"), "95% CI")
+    level = conf.replace(" CI", "")
+    mde = next((g for g in gates if is_number(g["mde"])), None)
+    return {"confidence": conf, "level": level, "has_mde": mde is not None, "has_strip": bool(domain),
+            "mde_example": {"name": mde["name"], "mde": mde["mde"], "n": mde["n"]} if mde else None,
+            "domain": domain, "has_seeds": any(g["seeds"] for g in gates)}
 
 
 def gate_columns(gates: list[dict[str, Any]]) -> tuple[str, str]:

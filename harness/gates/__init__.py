@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
 
 from pydantic import Field
@@ -41,6 +41,7 @@ class GateContext:
     compare: Callable[[str], PairedComparison]  # metric -> paired comparison (memoised by the caller)
     system: str = "candidate"  # the names of the two sides, for the words a gate prints
     against: str = "base"
+    latency: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # system -> p50/p95 at batch 1
 
 
 class Gate(GateConfig):

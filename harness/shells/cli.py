@@ -27,6 +27,9 @@ def _model_spec(args) -> dict:
             spec[key] = getattr(args, key)
     if args.trust_remote_code:
         spec["trust_remote_code"] = True
+    for key in ("truncate_dim", "precision", "rescore", "backend"):
+        if getattr(args, key, None) is not None:
+            spec[key] = getattr(args, key)
     return spec
 
 
@@ -40,6 +43,15 @@ def _add_model_options(p: argparse.ArgumentParser, required: bool = True) -> Non
                    help="weights' precision while encoding (pinned: 'auto' could silently change scores)")
     p.add_argument("--batch-size", type=int, default=32, help="texts per encode batch")
     p.add_argument("--trust-remote-code", action="store_true", help="run code shipped with the model (off by default)")
+    p.add_argument("--truncate-dim", type=int, default=None,
+                   help="keep the first N dimensions (Matryoshka), renormalised; from the cached full vectors")
+    p.add_argument("--precision", default=None, choices=["float32", "float16", "int8", "uint8", "binary", "ubinary"],
+                   help="storage precision of the document vectors (int8 ranges calibrated on the corpus; binary "
+                        "searched by Hamming distance)")
+    p.add_argument("--rescore", type=int, default=None,
+                   help="re-score the top N of a quantized search with the float query")
+    p.add_argument("--backend", default=None, choices=["torch", "onnx", "openvino"],
+                   help="what computes the vectors (onnx: a folder written by `embedgate export`)")
 
 
 def format_table(metrics: dict[str, float]) -> str:
@@ -109,9 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     from embedgate.trainers.cli import add_parser as add_train
     from embedgate.trainers.generate.cli import add_parser as add_generate
 
+    from .export import add_parser as add_export
     from .gate import add_parser as add_gate
+    from .init import add_parser as add_init
 
-    for add in (add_gate, add_report, add_train, add_generate):
+    for add in (add_gate, add_init, add_report, add_train, add_generate, add_export):
         add(sub)
     return parser
 

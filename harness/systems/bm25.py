@@ -27,7 +27,6 @@ def check_bm25(spec: BM25System) -> None:
 
     if importlib.util.find_spec("bm25s") is None:
         raise ConfigError("BM25 needs the bm25s package: pip install bm25s", field="kind")
-    logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its own logger to DEBUG
     if spec.stemmer is not None:
         try:
             import Stemmer
@@ -48,6 +47,13 @@ def settings(spec: BM25System) -> dict:
             "fields": "title + text"}
 
 
+def _bm25s():
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its own logger to DEBUG on import
+    return bm25s
+
+
 class _Tokenizer:
     def __init__(self, spec: BM25System):
         self.spec = spec
@@ -58,9 +64,7 @@ class _Tokenizer:
             self.stemmer = Stemmer.Stemmer(spec.stemmer)
 
     def __call__(self, texts: list[str], ids: bool):
-        import bm25s
-
-        return bm25s.tokenize(texts, lower=self.spec.lower, stopwords=self.spec.stopwords, stemmer=self.stemmer,
+        return _bm25s().tokenize(texts, lower=self.spec.lower, stopwords=self.spec.stopwords, stemmer=self.stemmer,
                               return_ids=ids, show_progress=False)
 
 
@@ -73,7 +77,7 @@ def _index_key(spec: BM25System, doc_ids: list[str], texts: list[str]) -> str:
 
 def build_index(spec: BM25System, doc_ids: list[str], texts: list[str], cache_root: Path | None):
     """(retriever, whether it came from the cache). A damaged cached index is rebuilt."""
-    import bm25s
+    bm25s = _bm25s()
 
     folder = cache_root / "bm25" / _index_key(spec, doc_ids, texts) if cache_root is not None else None
     if folder is not None and (folder / "ids.json").is_file():
