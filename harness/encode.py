@@ -134,7 +134,7 @@ class EmbeddingCache:
         return atomic_write_bytes(folder / f"{digest}.npz", buf.getvalue())
 
 
-def _is_terminal() -> bool:
+def is_terminal() -> bool:
     import sys
 
     return bool(getattr(sys.stderr, "isatty", None) and sys.stderr.isatty())
@@ -175,7 +175,7 @@ def encode_texts(model: Encoder, texts: Sequence[str], role: str, cache: Embeddi
     vectors_by_hash: dict[bytes, np.ndarray] = {uniq_hashes[j]: v for j, v in found.items()}
     if show_progress is None:
         # a bar redrawn with carriage returns is noise in a CI log: only on a terminal
-        show_progress = len(missing) >= 256 and not os.environ.get("EMBEDGATE_NO_PROGRESS") and _is_terminal()
+        show_progress = len(missing) >= 256 and not os.environ.get("EMBEDGATE_NO_PROGRESS") and is_terminal()
     step = model.chunk_size or max(len(missing), 1)
     for lo in range(0, len(missing), step):
         part = missing[lo:lo + step]

@@ -292,6 +292,11 @@ class ModelSpec(Strict):
             loc = tuple(err["loc"]) or ("model",)
             raise ModelError(_message({**err, "loc": loc}, cls, None), field=field_name(loc)) from None
 
+    @field_validator("name", mode="before")
+    @classmethod
+    def _env(cls, value: Any) -> Any:
+        return expand_env(value) if isinstance(value, str) and "${" in value else value
+
     @model_validator(mode="after")
     def _serving(self) -> "ModelSpec":
         if self.rescore is not None and self.precision in ("float32", "float16"):

@@ -621,6 +621,8 @@ def _timings(sections: dict) -> dict:
                     "queries": {"requested": n_q, "unique": n_q, "cached": 0, "encoded": n_q, "seconds": 0.029}}}
             elif kind == "bm25":
                 out[dname][name] = {"index_s": 0.708, "index_cached": False, "retrieve_s": 0.014, "total_s": 0.722}
+            elif kind == "api":
+                out[dname][name] = {"embed_s": 3.61, "retrieve_s": 0.021, "total_s": 3.631}
             else:
                 out[dname][name] = {"fuse_s": 0.142, "total_s": 0.142}
     return out

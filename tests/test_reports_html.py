@@ -86,7 +86,8 @@ def test_gates_table_shows_each_gates_numbers(result, page):
         if p is None:  # non-inferiority tests the margin, not a zero difference
             assert text(cells[8]) == "n/a"
         else:
-            assert text(cells[8]) == (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}".replace("-", MINUS))
+            assert text(cells[8]) == ("< 1e-4" if p <= 1e-4 else f"{p:.3f}" if p >= 0.001 else
+                                      f"{p:.1e}".replace("-", MINUS))
         assert text(cells[10]) == f4(g["mde"])
     # the requirement column states each threshold
     req = {g["kind"]: text(r.xpath("./td")[9]) for g, r in zip(result["gates"], rows) if g["system"] == "candidate"}
@@ -163,22 +164,169 @@ def test_expanded_query_lists_both_rankings_with_relevance_and_moves(result, pag
             assert cells[4] == ("=" if b == c else f"\u2191{b - c}" if c < b else f"\u2193{c - b}")
 
 
-def test_fingerprints_of_data_models_and_environment(result, page):
+def _dl(el) -> dict[str, tuple[str, str | None]]:
+    """A definition list as {term: (shown text, title)}."""
+    return {text(dt): (text(dd), dd.get("title")) for dt, dd in zip(el.xpath("./dt"), el.xpath("./dd"))}
+
+
+def test_fingerprints_are_grouped_with_hashes_shortened(result, page):
     fp = page.xpath("//section[@id='fingerprints']")[0]
-    body = text(fp)
-    for section in result["datasets"].values():
-        assert section["data"]["content_hash"] in body
-    for side in ("base", "candidate"):
-        assert result["models"][side]["fingerprint"] in body
-        assert result["models"][side]["weights_fingerprint"] in body
-    assert result["environment"]["fingerprint"] in body
-    assert result["environment"]["packages"]["torch"] in body
-    assert result["suite"]["sha256"] in body
+    groups = fp.xpath(f".//section[{cls('fp-group')}]")
+    assert [g.get("data-group") for g in groups] == ["data", "models", "training", "environment", "timings"]
+    data, models, training, env, timings = groups
+    # data: per set its content hash, shortened, the whole of it in the title; the suite file and its options
+    for (dname, section), h4 in zip(result["datasets"].items(), data.xpath("./h4")[:2]):
+        assert text(h4).startswith(dname)
+        rows = _dl(h4.xpath("following-sibling::dl[1]")[0])
+        full = section["data"]["content_hash"]
+        assert rows["content"] == (full[:12] + "\u2026", full)
+        assert rows["size"][0] == (f"{section['data']['n_documents']} documents, {section['data']['n_queries']} "
+                                   f"queries, {section['data']['n_positive_judgments']} positives")
+    suite = _dl(data.xpath("./h4[normalize-space()='suite file']/following-sibling::dl[1]")[0])
+    assert suite["sha256"] == (result["suite"]["sha256"][:12] + "\u2026", result["suite"]["sha256"])
+    options = _dl(data.xpath("./h4[normalize-space()='options']/following-sibling::dl[1]")[0])
+    assert options["resamples"][0] == "400" and options["metrics"][0] == "ndcg@10, recall@100, mrr@10"
+    # models side by side, differences highlighted, digests shortened with the full value in the title
+    rows = {text(tr.xpath("./th")[0]): tr for tr in models.xpath(".//table[contains(@class,'models-fp')]//tr[th]")}
+    for key in ("fingerprint", "weights_fingerprint"):
+        spans = rows[key].xpath("./td/span")
+        assert [s_.get("title") for s_ in spans] == [result["models"][side][key] for side in ("base", "candidate")]
+        assert [text(s_) for s_ in spans] == [result["models"][side][key][:12] + "\u2026"
+                                               for side in ("base", "candidate")]
+    differs = {k for k, tr in rows.items() if "differs" in (tr.get("class") or "")}
+    assert {"name", "fingerprint", "weights_fingerprint", "path", "source"} <= differs and "dtype" not in differs
+    # training: the candidate's manifest in sections, as the manifest holds it
     manifest = result["models"]["candidate"]["training_manifest"]
-    assert "loss.name" in body and manifest["loss"]["name"] in body and manifest["recipe"] in body
-    differs = [text(tr.xpath("./th")[0]) for tr in fp.xpath(f".//table[{cls('models-fp')}]//tr[{cls('differs')}]")]
-    assert {"name", "fingerprint", "weights_fingerprint", "path", "source"} <= set(differs)
-    assert "dtype" not in differs
+    subs = {text(d.xpath("./h4")[0]): _dl(d.xpath("./dl")[0]) for d in training.xpath(f".//div[{cls('fp-sub')}]")}
+    assert list(subs)[:3] == ["recipe", "base model", "training data"]
+    assert subs["recipe"]["name"][0] == manifest["name"]
+    assert subs["recipe"]["sha256"][1] == manifest["recipe"]["sha256"]
+    assert subs["training data"]["n_pairs"][0] == str(manifest["data"]["train"]["n_pairs"])
+    assert subs["training"]["loss \u203a class"][0] == manifest["training"]["loss"]["class"]
+    assert subs["training"]["global_step"][0] == str(manifest["training"]["global_step"])
+    assert subs["hard negatives"]["pairs_out"][0] == str(manifest["hard_negatives"]["pairs_out"])
+    assert subs["contamination"]["clean"][0] == "yes"
+    # environment: the commit shortened, every package with its version
+    rows = _dl(env.xpath("./dl")[0])
+    commit = result["environment"]["git"]["commit"]
+    assert rows["git commit"] == (commit[:12] + "\u2026", commit)
+    assert rows["fingerprint"][0] == result["environment"]["fingerprint"]
+    packages = _dl(env.xpath("./h4[normalize-space()='packages']/following-sibling::dl[1]")[0])
+    assert {k: v for k, (v, _) in packages.items()} == result["environment"]["packages"]
+    # timings: seconds per system and set, the parts in the title
+    assert f"{result['timings']['total_s']} s in all" in text(timings.xpath("./h3")[0])
+    head = [text(th) for th in timings.xpath(".//thead//th")]
+    assert head == ["system", *result["timings"]["datasets"]]
+    row = timings.xpath(".//tbody/tr[th[normalize-space()='bm25']]")[0]
+    bm25 = result["timings"]["datasets"]["main"]["bm25"]
+    assert text(row.xpath("./td")[0]) == str(bm25["total_s"])
+    assert row.xpath("./td")[0].get("title") == f"index_s {bm25['index_s']:g}; retrieve_s {bm25['retrieve_s']:g}"
+    cand = timings.xpath(".//tbody/tr[th[normalize-space()='candidate']]/td")[0].get("title")
+    docs = result["timings"]["datasets"]["main"]["candidate"]["encode"]["documents"]
+    assert f"documents: {docs['cached']} of {docs['requested']} cached" in cand
+    # no flattened dotted keys anywhere (the old layout)
+    assert "recipe.sha256" not in text(fp) and "loss.name" not in text(fp)
+
+
+def test_training_line_near_the_top_states_the_manifest(result, page):
+    manifest = result["models"]["candidate"]["training_manifest"]
+    line = page.xpath(f"//section[{cls('banner')}]//p[{cls('trained')}]")[0]
+    values = {b.get("data-k"): text(b) for b in line.xpath(".//b[@data-k]")}
+    minutes, secs = divmod(round(manifest["wall_time_s"]), 60)
+    assert values == {"recipe": manifest["name"], "base_model": manifest["base_model"]["name"],
+                      "pairs": f"{manifest['data']['train']['n_pairs']:,}",
+                      "steps": str(manifest["training"]["global_step"]),
+                      "loss": f"{manifest['training']['loss']['class']} (scale "
+                              f"{manifest['training']['loss']['scale']:g})",
+                      "seed": str(manifest["seed"]), "wall": f"{minutes} min {secs} s", "contamination": "clean"}
+    assert "with hard negatives" in text(line) and "acord train" in text(line)
+    assert line.xpath(".//b[@data-k='recipe']/@title") == [manifest["recipe"]["path"]]
+    untrained = build_result(30, seed=0, manifest=False, hostile=False)
+    doc = lxml.html.fromstring(reports.render_html(untrained))
+    assert not doc.xpath(f"//p[{cls('trained')}]")
+    assert "carries no training manifest" in text(doc.xpath("//section[@data-group='training']")[0])
+
+
+def test_p_values_at_or_below_the_floor_read_below_1e4(result):
+    """A p of 1e-4 (the resolution of 10,000 resamples) or of 1e-49 (a t-test on thousands of queries) claims no
+    more than p < 1e-4: the page says so, never '1.0e-04'."""
+    import copy
+
+    from embedgate.reports.format import p_value
+
+    assert [p_value(x) for x in (1e-4, 1.0102e-49, 9.99e-5, 4.2e-4, 0.0371, 0.9996, None)] == \
+        ["< 1e-4", "< 1e-4", "< 1e-4", f"4.2e{MINUS}04", "0.037", "1.000", "n/a"]
+    floor = copy.deepcopy(result)
+    imp = next(g for g in floor["gates"] if g["kind"] == "improvement")
+    imp["p_value"] = 1e-4
+    main = floor["datasets"]["main"]
+    main["comparisons"]["ndcg@10"]["p_value"] = 1.0102365557128722e-49
+    main["versus"]["candidate vs bm25"]["ndcg@10"]["p_value"] = 4.2e-4
+    html = reports.render_html(floor)
+    doc = lxml.html.fromstring(html)
+    row = doc.xpath(f"//tr[{cls('gate')}][td[2][starts-with(normalize-space(), '{imp['name']}')]]")[0]
+    assert text(row.xpath("./td")[8]) == "< 1e-4"
+    assert "p < 1e-4" in text(doc.xpath(f"//a[{cls('headline')}]")[0])
+    curve = doc.xpath("//section[@id='data-main']//table[@class='curve-table']/tbody/tr[td[1]='ndcg@10']")[0]
+    assert text(curve.xpath("./td")[6]) == "< 1e-4"
+    bm25 = doc.xpath("//section[@id='data-main']//tr[@data-system='bm25']/td")
+    assert text(bm25[7]) == f"4.2e{MINUS}04"
+    assert "1.0e" not in html and "e-49" not in html and "e\u221249" not in html
+    md = reports.render_markdown(floor)
+    line = next(ln for ln in md.splitlines() if ln.startswith("|") and imp["name"] in ln)
+    assert "| < 1e-4 |" in line
+
+
+def test_the_mde_is_explained_where_it_first_appears(result, page):
+    gates = page.xpath("//section[@id='gates']")[0]
+    note = gates.xpath(f".//p[{cls('mde-note')}]")[0]
+    assert note.xpath("preceding-sibling::table[1]")[0] is gates.xpath(f".//table[{cls('gates')}]")[0]
+    said = text(note)
+    assert said.startswith("MDE, the minimum detectable effect: the smallest true gain this suite would detect 80% "
+                           "of the time at 95% confidence, from the spread of the per-query differences")
+    first = next(g for g in result["gates"] if g["mde"] is not None)
+    assert f"\u201c{first['name']}\u201d: {f4(first['mde'])} over {first['n_queries']} queries" in said
+    # nothing earlier on the page speaks of an MDE it has not explained
+    before = page.xpath("//section[@id='gates']/preceding::*[contains(text(), 'MDE')]")
+    assert not before
+
+
+def test_interval_strips_have_an_axis_with_zero_and_the_gates_bar(result, page):
+    from embedgate.reports.view import strip_domain
+
+    domain = strip_domain(result["gates"])
+    step, ticks = charts.strip_ticks(domain)
+    assert 0.0 in ticks and len(ticks) >= 3
+    rows = page.xpath(f"//table[{cls('gates')}]//tr[{cls('gate')}]")
+    drawn = 0
+    for row, g in zip(rows, result["gates"]):
+        svg = row.xpath(".//svg[contains(@class, 'strip')]")
+        if not g.get("ci"):
+            assert not svg
+            continue
+        drawn += 1
+        svg = svg[0]
+        labels = [(float(t.get("x")), text(t)) for t in svg.xpath(".//*[local-name()='text'][@class='tick']")]
+        assert "0" in [lab for _, lab in labels]
+        shown = [charts._signed_tick(t, step) for t in ticks]
+        assert [lab for _, lab in labels if lab in shown] and all(lab in shown for _, lab in labels)
+        assert len(svg.xpath(".//*[local-name()='line'][@class='axis']")) == 1 + len(ticks)  # the axis, its ticks
+        zero = svg.xpath(".//*[local-name()='line'][@class='zero']")[0]
+        zero_label = next(x for x, lab in labels if lab == "0")
+        assert float(zero.get("x1")) == pytest.approx(zero_label, abs=0.11)
+        ref = g.get("reference")
+        marks = svg.xpath(".//*[local-name()='text'][@class='ref-label']")
+        if ref:
+            assert [text(m) for m in marks] == [f"{ref['label']} {ref['value']:+.3f}".replace("-", MINUS)]
+            line = svg.xpath(".//*[local-name()='line'][@class='threshold']")[0]
+            lo, hi = domain
+            expected = 11 + (ref["value"] - lo) / (hi - lo) * (charts.STRIP_WIDTH - 22)
+            assert float(line.get("x1")) == pytest.approx(expected, abs=0.06)
+        else:
+            assert not marks
+    assert drawn >= 3
+    note = page.xpath(f"//p[{cls('strip-note')}]")[0]
+    assert "dotted line is 0" in text(note) and "required gain, or the margin" in text(note)
 
 
 def test_hostile_texts_render_as_inert_text(result):

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from embedgate.harness.encode import EmbeddingCache, encode_texts
+from embedgate.harness.encode import EmbeddingCache, is_terminal, encode_texts
 from embedgate.harness.models import LoadedModel
 
 from .pairs import PairSet, TrainingPair
@@ -140,7 +140,7 @@ def mine(pairs: PairSet, model: LoadedModel, settings: MiningSettings, cache: Em
             num_negatives=window - settings.range_min if by_pair else settings.num_negatives,
             sampling_strategy="top" if by_pair else settings.sampling,
             output_format="labeled-list", output_scores=True, batch_size=settings.batch_size, use_faiss=False,
-            verbose=True,
+            verbose=is_terminal(),  # its bars redraw with carriage returns: only on a terminal
         )
     # labeled-list: one row per (query, positive) that has candidates: documents = [positive, candidates...] best
     # first, with scores. The candidate list is the same for every positive of a query.

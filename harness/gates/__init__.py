@@ -73,8 +73,9 @@ class Gate(GateConfig):
     # ---- what a kind may override
     def default_name(self) -> str:
         against = getattr(self, "against", "base")
-        return (("" if self.system == "candidate" else f"{self.system}: ") + self.rule()
-                + ("" if against == "base" else f" vs {against}")
+        rule = self.rule()
+        return (("" if self.system == "candidate" else f"{self.system}: ") + rule
+                + ("" if against == "base" or rule.endswith(f" {against}") else f" vs {against}")
                 + ("" if self.data == "main" else f" on {self.data}"))
 
     def sides(self) -> tuple[str, str]:
