@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import charts
-from .format import confidence_label, is_number, parse_metric, short_model
+from .format import confidence_label, is_number, num, parse_metric, short_model, signed
 
 CANDIDATE, BASE = "candidate", "base"
 SETTINGS_TEXT = 140  # characters of a system's settings line
@@ -308,27 +308,19 @@ def variants_view(section: dict[str, Any], metrics: list[str], primary: str | No
         cmp = r["vs_full"]
         band = (parent_mean + cmp["ci"][0], parent_mean + cmp["ci"][1]) if cmp and cmp["ci"] and \
             is_number(parent_mean) else None
-        title = f"{r['name']}: {primary} = {_num4(r['mean'])} at {_num_text(r['dims'])} dimensions, {r['precision']}"
+        title = f"{r['name']}: {primary} = {num(r['mean'])} at {_num_text(r['dims'])} dimensions, {r['precision']}"
         if cmp:
-            title += (f"; \u0394 vs {r['of']} {_signed4(cmp['difference'])}, {confidence_label(conf)} "
-                      f"[{_signed4(cmp['ci'][0]) if cmp['ci'] else 'n/a'}, "
-                      f"{_signed4(cmp['ci'][1]) if cmp['ci'] else 'n/a'}]")
+            title += (f"; \u0394 vs {r['of']} {signed(cmp['difference'])}, {confidence_label(conf)} "
+                      f"[{signed(cmp['ci'][0]) if cmp['ci'] else 'n/a'}, "
+                      f"{signed(cmp['ci'][1]) if cmp['ci'] else 'n/a'}]")
         if r["vs_base"] and r["of"] != BASE:
-            title += f"; vs base {_signed4(r['vs_base']['difference'])}"
+            title += f"; vs base {signed(r['vs_base']['difference'])}"
         if is_number(r["dims"]):
             s.points.append(charts.VariantPoint(float(r["dims"]), r["mean"], band, title))
     base_mean = (means.get(BASE) or {}).get(primary)
     return {"rows": rows, "metric": primary, "confidence": confidence_label(conf),
             "chart": charts.variants_chart(primary or "", list(series.values()), base_mean, confidence_label(conf)),
             "latency_label": latency_label(rows), "names": list(variants), "parents": parents}
-
-
-def _num4(x: Any) -> str:
-    return f"{x:.4f}" if is_number(x) else "n/a"
-
-
-def _signed4(x: Any) -> str:
-    return f"{x:+.4f}".replace("-", "\u2212") if is_number(x) else "n/a"
 
 
 def systems_view(section: dict[str, Any], metrics: list[str], primary: str | None) -> dict[str, Any] | None:
