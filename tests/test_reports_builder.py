@@ -761,3 +761,24 @@ def test_builder_metrics_agree_with_rankings():
         grades = main["qrels"][q]
         expected = sum(1 for v in ranks.values() if v is not None) / len(grades)
         assert main["per_query"]["candidate"][q]["recall@100"] == pytest.approx(expected)
+
+
+def test_builder_recipe_and_variants_follow_the_schema():
+    from embedgate.harness.schema import SeedResult, TrainingManifest
+    from embedgate.reports import validate_result
+
+    a, b = build_result(30, seed=4, seeds=3, variants=True), build_result(30, seed=4, seeds=3, variants=True)
+    assert a == b
+    validate_result(a)
+    assert len(a["seeds"]) == 3 and all(SeedResult.model_validate(s) for s in a["seeds"])
+    for s in a["seeds"]:
+        TrainingManifest.model_validate(s["model"]["training_manifest"])
+    main = a["datasets"]["main"]
+    for name, (of, dim, prec) in variant_names().items():
+        serving = main["systems"][name]["info"]["serving"]
+        assert (serving["truncate_dim"], serving["precision"]) == (dim, prec)
+        assert {f"{name} vs {of}", f"{name} vs base", f"candidate vs {name}"} <= set(main["versus"])
+    # the variants do not change what base and candidate drew
+    plain = build_result(30, seed=4, seeds=3)
+    assert plain["datasets"]["main"]["comparisons"] == main["comparisons"]
+    assert [g["status"] for g in plain["gates"]] == [g["status"] for g in a["gates"]]
