@@ -719,12 +719,57 @@ def _gate_fields(table: Mapping) -> list[str]:
 # resolves paths and the rules that join tables (the dev set of a training split, the checkpoint kept).
 
 
+class LogColumns(Strict):
+    """``[train.log_columns]``: which columns of a click log hold what (docs/training.md, "Pairs from a click
+    log"). Optional columns named by their default may be absent from the log; a name given here must be there."""
+
+    query: str = "query"
+    document_id: str = Field("doc_id", description="document ids, resolved in [train] corpus")
+    document: str | None = Field(None, description="document text instead of ids (then no corpus)")
+    clicked: str = Field("clicked", description="bool or 0/1; absent: every row is a click")
+    dwell_s: str = "dwell_s"
+    position: str = Field("position", description="rank shown, 1 = top")
+    timestamp: str = Field("timestamp", description="ISO 8601 or epoch seconds")
+    session: str = Field("session", description="what was shown together; absent: same query and timestamp")
+
+
+def _iso_time(value: Any) -> Any:
+    """``before``: an ISO 8601 date or time as a string (a bare TOML date would not survive the recipe's JSON)."""
+    import datetime as dt
+
+    if isinstance(value, (dt.date, dt.datetime, dt.time)):
+        raise ValueError(f"write the time in quotes, as a string: \"{value.isoformat()}\"")
+    if isinstance(value, str):
+        try:
+            dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"expected an ISO 8601 date or time (e.g. \"2026-06-01\"), got {value!r}") from None
+        return value.strip()
+    return value
+
+
+class LogRules(Strict):
+    """``[train.log_rules]``: which clicks become pairs and which skipped results become negatives."""
+
+    min_dwell_s: float = Field(10.0, ge=0, description="a click is a positive only with this dwell (when logged)")
+    skip_above: bool = Field(True, description="negatives: unclicked results shown above a click (same "
+                                                "impression)")
+    max_negatives: PositiveInt = 3
+    before: Annotated[str | None, BeforeValidator(_iso_time)] = Field(
+        None, description="time cut: only rows strictly before it")
+    min_clicks: PositiveInt = Field(1, description="qualifying clicks a (query, document) needs")
+
+
 class TrainTable(Strict):
-    """``[train]``: one of suite, data or pairs, and how pairs are drawn."""
+    """``[train]``: one of suite, data, pairs or log, and how pairs are drawn."""
 
     suite: str | None = None
     data: str | None = None
     pairs: str | None = None
+    log: str | None = Field(None, description="a click log (csv, tsv, jsonl, parquet)")
+    corpus: str | None = Field(None, description="log: where document ids resolve (a suite or a BEIR folder)")
+    log_columns: LogColumns | None = None
+    log_rules: LogRules | None = None
     split: str = "train"
     min_relevance: int = Field(1, ge=1)
     max_pairs: PositiveInt | None = None

@@ -365,7 +365,7 @@ def strip_ticks(domain: tuple[float, float]) -> tuple[float, list[float]]:
     """The tick step and ticks of the strips' shared axis: round multiples of the step inside the domain (0 among
     them, as every domain holds 0)."""
     lo, hi = domain
-    step = nice_step(hi - lo, 4)
+    step = nice_step(hi - lo, 5)
     first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
     return step, [round(i * step, 10) for i in range(first, last + 1)]
 
@@ -392,7 +392,7 @@ def ci_strip(difference: float | None, ci: Sequence[float] | None, status: str, 
     for t in ticks:  # tick marks everywhere
         body.append(f'<line x1="{_f(x(t))}" x2="{_f(x(t))}" y1="{axis_y}" y2="{axis_y + 3}" class="axis"/>')
     for t in sorted(ticks, key=abs):  # labels where they do not crowd, 0 first
-        if any(abs(x(t) - p) < 26 for p in placed):
+        if any(abs(x(t) - p) < 30 for p in placed):
             continue
         placed.append(x(t))
         text = _signed_tick(t, step)

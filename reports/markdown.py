@@ -139,8 +139,8 @@ def variants_table(result: dict[str, Any], dname: str, section: dict[str, Any]) 
     lines = ["", f"**Variants** on {cell(dname, 40)}, by {cell(view['metric'], 30)} (paired \u0394 with its "
                  f"{view['confidence']})" + (f"; {others} variants of base in the HTML report" if others else "")]
     if rows:
-        lines += ["", "| variant | dims | precision | mean | \u0394 vs candidate | \u0394 vs base | index per 1M docs |",
-                  "|---|---:|---|---:|---|---|---:|"]
+        lines += ["", "| variant | dims | precision | mean | \u0394 vs candidate | \u0394 vs base | "
+                      "index per 1M docs |", "|---|---:|---|---:|---|---|---:|"]
     for r in rows:
         vs = [f"{fmt.signed(c['difference'])} {fmt.interval(c['ci'])}" if c else "n/a"
               for c in (r["vs_full"], r["vs_base"])]

@@ -37,8 +37,13 @@ def test_unknown_model_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelError, match="cannot resolve model"):
         resolve_model_path("nobody/no-such-model")
-    with pytest.raises(ModelError, match="model folder not found"):
+    with pytest.raises(ModelError, match="no such folder$"):
         resolve_model_path(str(tmp_path / "missing" / "deep" / "model"))
+    # a path under an existing folder is a missing folder, not a hub id: say so, and what is there
+    (tmp_path / "runs" / "legal-minilm").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelError, match="no such folder; the closest existing folder is runs/legal-minilm"):
+        resolve_model_path("runs/legal")
 
 
 def test_fingerprint_covers_weights_and_settings(tiny_model, tmp_path):

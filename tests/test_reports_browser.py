@@ -188,3 +188,67 @@ def test_large_report_opens_quickly(browser, tmp_path):
     assert browser.find_element("css selector", ".banner .verdict-word").is_displayed()
     rows = browser.find_elements("css selector", "#data-main-all tbody tr")
     assert len(rows) == 3000 and not rows[0].is_displayed()
+
+
+def test_recipe_and_variants_in_chromium(browser, tmp_path):
+    """A recipe over three seeds with variants: the recipe card and the gates are near the top, nothing widens the
+    page or its cards, the strips' axes, the variants chart and the grouped fingerprints are drawn and readable."""
+    result = build_result(60, seed=0, seeds=3, variants=True)
+    html_path = reports.write_report(result, write_json(tmp_path / "legal-recipe.json", result), history=[])
+    browser.get(html_path.resolve().as_uri())
+    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
+    top = browser.execute_script("""
+        function y(sel) { return document.querySelector(sel).getBoundingClientRect().top; }
+        return {recipe: y('#recipe'), gates: y('#gates'), trained: y('.banner .trained')};""")
+    assert top["trained"] < top["recipe"] < top["gates"] < 1600, top
+    assert top["recipe"] < 1000, top  # the recipe is on the first screen
+    fits = browser.execute_script("""
+        var out = {page: [document.documentElement.scrollWidth, window.innerWidth]};
+        document.querySelectorAll('section.card').forEach(function (c) { out[c.id] = [c.scrollWidth, c.clientWidth]; });
+        return out;""")
+    for name, (scroll, width) in fits.items():
+        assert scroll <= width, (name, fits)
+    # each strip's tick labels and the gate's bar label render inside the strip
+    strips = browser.execute_script("""
+        return Array.from(document.querySelectorAll('table.gates svg.strip')).map(function (svg) {
+          var box = svg.getBoundingClientRect();
+          return Array.from(svg.querySelectorAll('text')).map(function (t) {
+            var r = t.getBoundingClientRect();
+            return {w: r.width, inside: r.left >= box.left - 0.5 && r.right <= box.right + 0.5, text: t.textContent};
+          });
+        });""")
+    assert len(strips) >= 3
+    for labels in strips:
+        assert any(lab["text"] == "0" for lab in labels)
+        assert all(lab["w"] > 0 and lab["inside"] for lab in labels), labels
+    # the seed pills show in the gate rows
+    pills = browser.find_elements("css selector", "tr.gate .seedpill")
+    assert len(pills) == 3 * len(result["gates"]) and all(p.is_displayed() for p in pills)
+    # the variants chart: one visible line per precision and system, an error bar per variant
+    chart = browser.execute_script("""
+        var svg = document.querySelector('#data-main-variants figure[data-chart=variants] svg');
+        svg.scrollIntoView();
+        var r = svg.getBoundingClientRect();
+        var paths = Array.from(svg.querySelectorAll('path'));
+        return {w: r.width, h: r.height,
+                lines: paths.filter(function (p) { return p.getAttribute('class') !== 'errbar' &&
+                                                          p.getTotalLength() > 0; }).length,
+                bars: paths.filter(function (p) { return p.getAttribute('class') === 'errbar' &&
+                                                         p.getBBox().height > 0; }).length};""")
+    assert chart["w"] >= 400 and chart["h"] > 200 and chart["lines"] == 6 and chart["bars"] == 16, chart
+    variants = browser.find_element("id", "data-main-variants")
+    _save(variants.screenshot_as_png, "report-variants.png", tmp_path)
+    # the fingerprints: five groups, values wrapping inside their column, a digest's whole value on hover
+    fp = browser.execute_script("""
+        var groups = Array.from(document.querySelectorAll('#fingerprints .fp-group'));
+        var dds = Array.from(document.querySelectorAll('#fingerprints dl.fp dd'));
+        return {groups: groups.map(function (g) { return g.getAttribute('data-group'); }),
+                overflow: dds.filter(function (d) { return d.scrollWidth > d.clientWidth + 1; }).length,
+                dds: dds.length,
+                hashes: Array.from(document.querySelectorAll('#fingerprints [title].hash')).length};""")
+    assert fp["groups"] == ["data", "models", "training", "environment", "timings"]
+    assert fp["dds"] > 40 and fp["overflow"] == 0 and fp["hashes"] >= 8, fp
+    fingerprints = browser.find_element("id", "fingerprints")
+    browser.execute_script("arguments[0].scrollIntoView()", fingerprints)
+    _save(fingerprints.screenshot_as_png, "report-fingerprints.png", tmp_path)
+    _save(_full_page(browser), "report-recipe-full.png", tmp_path)

@@ -63,6 +63,13 @@ def render_card(manifest: dict[str, Any], folder: Path | None = None) -> str:
         holdout = (m["recipe"]["settings"].get("dev") or {}).get("holdout")
         if holdout:
             what += f" ({holdout} further queries of the split held out as the dev set)"
+    elif data.get("kind") == "click-log" and isinstance(data.get("stats"), dict):
+        st = data["stats"]
+        cut = (data.get("rules") or {}).get("before")
+        what = (f"{data['n_pairs']} (query, clicked document) pairs from the search log {src}"
+                + (f" (rows before {cut})" if cut else "")
+                + f": {st.get('qualifying_clicks')} qualifying clicks of {st.get('clicks')}, {data['n_queries']} "
+                f"queries, {st.get('negatives')} skip-above negatives")
     else:
         what = f"{data['n_pairs']} rows from {src}, {data['n_queries']} distinct queries"
     lines = [

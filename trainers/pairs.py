@@ -1,4 +1,5 @@
-"""Training pairs: (query, positive[, negatives...]) rows from a retrieval set's split or a pairs file.
+"""Training pairs: (query, positive[, negatives...]) rows from a retrieval set's split or a pairs file (a search
+log's clicks: ``trainers.logs``).
 
 From a retrieval set (a suite's data or a BEIR folder), every judged document with relevance >= ``min_relevance``
 becomes a pair with its query; every judged positive (any grade > 0) is remembered per query so that hard-negative
@@ -32,6 +33,7 @@ class TrainingPair:
     positive_id: str | None = None
     relevance: int | None = None
     negatives: tuple[str, ...] = ()
+    clicks: int | None = None  # a click log's pairs: the qualifying clicks behind it
 
     def row(self) -> dict[str, Any]:
         out: dict[str, Any] = {"query": self.query, "positive": self.positive}
@@ -41,6 +43,8 @@ class TrainingPair:
             out["positive_id"] = self.positive_id
         if self.relevance is not None:
             out["relevance"] = self.relevance
+        if self.clicks is not None:
+            out["clicks"] = self.clicks
         for i, neg in enumerate(self.negatives, start=1):
             out[f"negative_{i}"] = neg
         return out

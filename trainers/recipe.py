@@ -3,7 +3,8 @@ and the key (``schedule.learning_rate``), before any model is loaded.
 
 The tables, their types, ranges and defaults are typed once in ``harness.schema`` (``RecipeFile``); this module
 resolves what the types cannot: paths (relative to the recipe file, with ``${VAR}`` / ``${VAR:-default}``), the
-data folder behind a suite, the dev set of a training split, and the rules that join tables. ``output`` is relative
+data folder behind a suite (also a click log's corpus), the dev set of a training split, and the rules that join
+tables (one source of pairs in ``[train]``; a click log's keys only with a log). ``output`` is relative
 to the working directory (where runs are usually kept). See docs/training.md for every key.
 """
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any
 from embedgate.harness.errors import ConfigError, EmbedgateError
 from embedgate.harness.io import read_toml
 from embedgate.harness.models import ModelSpec
-from embedgate.harness.schema import (ContaminationTable, DevTable, LossSettings, MiningSettings, RecipeFile,
-                                      Schedule, TrainTable, config_path, expand_env, toml_line,
-                                      validate_config)
+from embedgate.harness.schema import (ContaminationTable, DevTable, LogColumns, LogRules, LossSettings,
+                                      MiningSettings, RecipeFile, Schedule, TrainTable, config_path, expand_env,
+                                      toml_line, validate_config)
 
 __all__ = ["Recipe", "DataSource", "TrainSettings", "DevSettings", "LossSettings", "Schedule", "MiningSettings",
            "ContaminationSettings", "load_recipe", "parse_recipe", "apply_overrides"]
@@ -27,9 +28,9 @@ __all__ = ["Recipe", "DataSource", "TrainSettings", "DevSettings", "LossSettings
 
 @dataclass(frozen=True)
 class DataSource:
-    """Where pairs (or dev queries) come from: a suite's main data, a BEIR folder, or a pairs file."""
+    """Where pairs (or dev queries) come from: a suite's main data, a BEIR folder, a pairs file or a click log."""
 
-    kind: str  # "suite" | "data" | "pairs"
+    kind: str  # "suite" | "data" | "pairs" | "log"
     path: Path
     split: str = "train"
 
@@ -44,6 +45,11 @@ class TrainSettings:
     max_pairs: int | None
     max_per_query: int | None
     max_seq_length: int | None  # training-time truncation; the saved model keeps the base's
+    # a click log (source.kind == "log"): where its document ids resolve (None: the log carries texts), its columns
+    # and its rules (trainers.logs)
+    corpus: Path | None = None
+    log_columns: LogColumns | None = None
+    log_rules: LogRules | None = None
 
 
 @dataclass(frozen=True)
@@ -142,7 +148,9 @@ class _Resolver:
     def source(self, table: TrainTable | DevTable, name: str, kinds: tuple[str, ...], split: str) -> DataSource | None:
         given = [k for k in kinds if getattr(table, k, None) is not None]
         if len(given) > 1:
-            raise self.error(f"give one of {', '.join(kinds)}, not {' and '.join(given)}", name, given[1])
+            what = "one source of training pairs" if name == "train" else "one source of dev queries"
+            raise self.error(f"[{name}] takes {what}: give one of {', '.join(kinds)}, not {' and '.join(given)}",
+                             name, given[1])
         if not given:
             return None
         kind = given[0]
@@ -157,10 +165,28 @@ class _Resolver:
                 raise self.error(f"split {split!r} not in {folder} (available: "
                                  f"{', '.join(available_splits(folder)) or 'none'})", name, "split")
             return DataSource("data", folder, split)
+        if kind == "log":
+            from .logs import LOG_SUFFIXES
+
+            p = self.path_of(value, name, "log", folder=False)
+            if p.suffix.lower() not in LOG_SUFFIXES:
+                raise self.error(f"a log must be {', '.join(LOG_SUFFIXES[:-1])} or {LOG_SUFFIXES[-1]}", name, "log")
+            return DataSource("log", p, "")
         p = self.path_of(value, name, "pairs", folder=False)
         if p.suffix.lower() not in (".jsonl", ".csv", ".tsv"):
             raise self.error("a pairs file must be .jsonl, .csv or .tsv", name, "pairs")
         return DataSource("pairs", p, "")
+
+    def log_corpus(self, value: str) -> tuple[Path | None, Path]:
+        """(the suite file or None, the folder whose corpus a log's document ids resolve in): a suite (its main
+        data set) or a retrieval-set folder."""
+        p = self.path_of(value, "train", "corpus")
+        if p.suffix.lower() == ".toml" or (p / "suite.toml").is_file():
+            return self.suite_main(value, "train", "corpus")
+        if not p.is_dir():
+            raise self.error(f"expected a suite or a data folder (BEIR layout: corpus.jsonl, ...): {p}", "train",
+                             "corpus")
+        return None, p
 
     def dev(self, d: DevTable, given: bool, source: DataSource) -> DevSettings | None:
         if not d.enabled:
@@ -169,9 +195,9 @@ class _Resolver:
             if d.suite or d.data or d.split:
                 raise self.error("holdout takes its dev queries from the training split; drop suite/data/split",
                                  "dev", "holdout")
-            if source.kind == "pairs":
-                raise self.error("holdout needs judged training data (suite or data), not a pairs file", "dev",
-                                 "holdout")
+            if source.kind in ("pairs", "log"):
+                raise self.error("holdout needs judged training data (suite or data), not a "
+                                 f"{'pairs file' if source.kind == 'pairs' else 'click log'}", "dev", "holdout")
             dsource = source
         else:
             dsource = self.source(d, "dev", ("suite", "data"), d.split or "dev")
@@ -194,6 +220,26 @@ class _Resolver:
         if metric not in metrics:
             metrics.append(metric)
         return DevSettings(dsource, d.max_queries, d.corpus_size, d.seed, tuple(metrics), metric, d.holdout)
+
+
+def _log_settings(r: _Resolver, t: TrainTable, raw_mining: Any, mining: MiningSettings | None) -> dict[str, Any]:
+    """corpus, log_columns, log_rules (and the suite behind the corpus, if any) of ``[train] log = ...``."""
+    columns = t.log_columns or LogColumns()
+    rules = t.log_rules or LogRules()
+    if "split" in t.model_fields_set:
+        raise r.error("split applies to judged data (suite or data); a click log's time cut is log_rules.before",
+                      "train", "split")
+    if columns.document is not None and t.corpus is not None:
+        raise r.error("the log carries document texts (log_columns.document): drop corpus, or map document_id and "
+                      "drop log_columns.document", "train", "corpus")
+    if columns.document is None and t.corpus is None:
+        raise r.error("a log's document ids need a corpus to resolve in: corpus = a suite or a BEIR folder, or map "
+                      "log_columns.document to the log's text column", "train", "log")
+    suite_file, corpus = r.log_corpus(t.corpus) if t.corpus is not None else (None, None)
+    if rules.skip_above and mining is not None and mining.enabled:
+        raise r.error("the log's skip-above negatives and [hard_negatives] both give negatives: set skip_above = "
+                      "false in [train.log_rules] to mine, or remove [hard_negatives]", "hard_negatives")
+    return {"suite_file": suite_file, "corpus": corpus, "log_columns": columns, "log_rules": rules}
 
 
 # ------------------------------------------------------------------------------------------------ loading
@@ -244,21 +290,32 @@ def parse_recipe(raw: dict, *, path: Path | None = None, text: str = "") -> Reci
     if not isinstance(base, dict) or "model" not in base and "name" not in base:
         raise r.error("a [base] table with `model = ...` is required", "base", "model")
     if "train" not in raw:
-        raise r.error("the [train] table needs one of suite, data or pairs", "train", "data")
+        raise r.error("the [train] table needs one of suite, data, pairs or log", "train", "data")
     f: RecipeFile = validate_config(RecipeFile, raw, path=path or "<recipe>", text=text)
     name = f.name or (path.stem if path else "recipe")
 
     suite_file = r.suite_main(f.suite, "suite")[0] if f.suite else None
-    source = r.source(f.train, "train", ("suite", "data", "pairs"), f.train.split)
+    source = r.source(f.train, "train", ("suite", "data", "pairs", "log"), f.train.split)
     if source is None:
-        raise r.error("the [train] table needs one of suite, data or pairs", "train", "data")
+        raise r.error("the [train] table needs one of suite, data, pairs or log", "train", "data")
     if source.kind == "suite" and suite_file is None:
         suite_file = r.suite_main(f.train.suite, "train", "suite")[0]
-    if source.kind == "pairs" and "min_relevance" in f.train.model_fields_set:
-        raise r.error("min_relevance applies to graded judgments (suite or data), not to a pairs file", "train",
-                      "min_relevance")
+    if source.kind in ("pairs", "log") and "min_relevance" in f.train.model_fields_set:
+        raise r.error("min_relevance applies to graded judgments (suite or data), not to a "
+                      f"{'pairs file' if source.kind == 'pairs' else 'click log'}", "train", "min_relevance")
+    log_settings: dict[str, Any] = {}
+    if source.kind == "log":
+        log_settings = _log_settings(r, f.train, raw.get("hard_negatives"), f.hard_negatives)
+        corpus_suite = log_settings.pop("suite_file")
+        if suite_file is None:  # a corpus named by its suite: that suite is what the guard checks against
+            suite_file = corpus_suite
+    else:
+        for key in ("corpus", "log_columns", "log_rules"):
+            if getattr(f.train, key) is not None:
+                raise r.error(f"{key} belongs to a click log ([train] log = \"...\"), not to {source.kind} = ...",
+                              "train", key)
     train = TrainSettings(source, f.train.min_relevance, f.train.max_pairs, f.train.max_per_query,
-                          f.train.max_seq_length)
+                          f.train.max_seq_length, **log_settings)
     dev = r.dev(f.dev, "dev" in raw and bool(raw["dev"]), source)
 
     mining = f.hard_negatives if f.hard_negatives is not None and f.hard_negatives.enabled else None

@@ -187,6 +187,11 @@ def build_pairs(recipe: Recipe):
     if t.source.kind == "pairs":
         return read_pairs_file(t.source.path, max_pairs=t.max_pairs, max_per_query=t.max_per_query,
                                seed=recipe.seed), None
+    if t.source.kind == "log":
+        from .logs import pairs_from_log
+
+        return pairs_from_log(t.source.path, columns=t.log_columns, rules=t.log_rules, corpus=t.corpus,
+                              max_pairs=t.max_pairs, max_per_query=t.max_per_query, seed=recipe.seed), None
     ds = data_mod.load(t.source.path, t.source.split)
     dev = None
     if recipe.dev and recipe.dev.holdout:
@@ -258,7 +263,9 @@ def load_dev(recipe: Recipe):
 # ------------------------------------------------------------------------------------------ training
 
 
-def training_arguments(recipe: Recipe, checkpoints: Path, precision: str, has_dev: bool, resuming: bool = False):
+def training_arguments(recipe: Recipe, checkpoints: Path, precision: str, has_dev: bool, resuming: bool = False,
+                       negative_columns: int | None = None):
+    """``negative_columns``: of the training rows (default: what the recipe mines; a click log brings its own)."""
     import torch
     from sentence_transformers import SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
@@ -269,8 +276,9 @@ def training_arguments(recipe: Recipe, checkpoints: Path, precision: str, has_de
     q_prompt, d_prompt = recipe.base_spec.prompts()
     prompts = None
     if q_prompt or d_prompt:  # train with the prompts the model is evaluated with
-        cols = ["anchor", "positive"] + [f"negative_{i}" for i in range(1, 1 + (recipe.mining.per_pair
-                                                                              if recipe.mining else 0))]
+        n_neg = negative_columns if negative_columns is not None else (recipe.mining.per_pair if recipe.mining
+                                                                        else 0)
+        cols = ["anchor", "positive"] + [f"negative_{i}" for i in range(1, 1 + n_neg)]
         prompts = {c: (q_prompt if c == "anchor" else d_prompt) for c in cols}
     return SentenceTransformerTrainingArguments(
         output_dir=str(checkpoints),
@@ -369,7 +377,15 @@ def train(recipe: "Recipe | str | Path", *, resume: bool | None = None, overwrit
                 + (f" [{recipe.train.source.split}]" if recipe.train.source.split else ""))
     pairs, holdout_dev = build_pairs(recipe)
     say(f"    {len(pairs.pairs)} pairs, {len({p.query for p in pairs.pairs})} queries"
-        + (f" (relevance >= {recipe.train.min_relevance})" if recipe.train.source.kind != "pairs" else ""))
+        + (f" (relevance >= {recipe.train.min_relevance})" if recipe.train.source.kind in ("suite", "data")
+           else ""))
+    if recipe.train.source.kind == "log":
+        st = pairs.source["stats"]
+        say(f"    log: {st['rows_read']} rows, {st['rows_after_time_cut']} before the time cut, {st['clicks']} "
+            f"clicks, {st['qualifying_clicks']} qualifying, {st['pairs']} (query, document) pairs; skip-above "
+            f"negatives {st['skip_above']}: {st['negatives']}"
+            + (f", {st['pairs_without_negative']} pairs without one left out" if st["pairs_without_negative"]
+               else ""))
     if recipe.mining and pairs.n_negatives:
         raise ConfigError("the pairs file already has negative columns; remove [hard_negatives] from the recipe or "
                           "the negatives from the file", path=recipe.path, field="hard_negatives")
@@ -509,7 +525,8 @@ def _run_trainer(recipe: Recipe, base, pairs, dev_set, ckpt_dir: Path, precision
     eval_spec = recipe.base_spec.model_copy(update={"max_seq_length": base.max_seq_length})
     evaluator = HarnessEvaluator(dev_set, eval_spec, recipe.dev.metrics, recipe.dev.metric) if dev_set else None
     train_dataset = pairs.to_dataset()
-    args = training_arguments(recipe, ckpt_dir, precision, dev_set is not None, resuming=resume_from is not None)
+    args = training_arguments(recipe, ckpt_dir, precision, dev_set is not None, resuming=resume_from is not None,
+                              negative_columns=pairs.n_negatives)
     extra = [_skip_final_save_callback()] if recipe.schedule.keep == "last" else []
     # embedgate writes its own model card: skip sentence-transformers' widget examples (a bar and a pass over the
     # data that end up nowhere)

@@ -1,0 +1,323 @@
+"""Peak memory and wall time of `embedgate eval` at 100k and 1M documents, stage by stage.
+
+A small in-process model (tests/tiny_model.py's random BERT: 2 layers, 384 wide, mean pooling, Normalize; its
+vocabulary holds every word of the corpus, so a 12-word document is 14 tokens) on synthetic, deterministic corpora:
+a seeded list of pseudo-words, documents of a 2-word title and a 10-word text, queries of 6 words drawn from one
+document each (judged relevant to it). Every measurement is a fresh subprocess:
+
+- ``baseline``: the interpreter with every module an evaluation imports (the harness, torch,
+  sentence-transformers, faiss, ranx), nothing loaded;
+- per corpus size, ``cold`` (empty cache: everything is encoded) then ``warm`` (the same cache: nothing is).
+
+Each evaluation goes through the library (``harness.evaluate.evaluate``, what ``embedgate eval`` calls) with the
+CLI's default metrics (depth 100). Its stages are timed by wrapping the module functions ``evaluate`` calls
+(``data.load``, ``load_model``, ``encode_set``, ``search``, ``score_with_memo``); per stage the peak RSS is the
+larger of ``ru_maxrss`` at the stage's end (when it rose in that stage) and psutil samples every 20 ms; the process
+peak is ``ru_maxrss``. Budget: peak <= baseline + 1.5 x (float32 embedding matrix of documents and queries + model
+weights).
+
+``--code DIR`` runs another checkout (a folder holding ``embedgate/``, e.g. ``git archive REF`` unpacked into
+``DIR/embedgate``; ``--ref REF`` does that into the work folder), so the code before a change is measured with
+the same script. Results are kept per label in the work folder; ``--write`` puts the labels given by
+``--compare before,after`` into BENCHMARKS.md between markers.
+
+    nice -n 10 python bench/bench_scale.py --label before --ref 657c731 --sizes 100000,1000000
+    nice -n 10 python bench/bench_scale.py --label after --sizes 100000,1000000
+    python bench/bench_scale.py --write --compare before,after
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+START, END = "<!-- bench_scale:start -->", "<!-- bench_scale:end -->"
+SYLLABLES = ["ka", "lo", "mi", "ra", "te", "su", "no", "vi", "pe", "da", "zo", "ri", "ma", "fu", "ge", "ho", "ja",
+             "ke", "lu", "ba"]
+HIDDEN = 384
+BATCH_SIZE = 512
+
+CHILD = r'''
+import json, os, resource, sys, threading, time
+import psutil
+
+proc = psutil.Process()
+mode = sys.argv[1]
+
+
+def maxrss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+if mode == "baseline":
+    import embedgate.harness.evaluate, embedgate.harness.metrics, embedgate.harness.models  # noqa: F401
+    import faiss, ranx, sentence_transformers, torch  # noqa: F401
+    print(json.dumps({"rss": proc.memory_info().rss, "maxrss": maxrss()}))
+    sys.exit(0)
+
+data, model, cache, index = sys.argv[2:6]
+batch_size = int(sys.argv[6])
+import embedgate.harness.evaluate as ev
+from embedgate.harness import data as data_mod
+from embedgate.harness.metrics import DEFAULT_FAMILIES, metric_grid
+
+stages = []  # (name, start, end, maxrss at end)
+samples = []
+stop = threading.Event()
+
+
+def sampler():
+    while not stop.is_set():
+        samples.append((time.perf_counter(), proc.memory_info().rss))
+        stop.wait(0.02)
+
+
+def timed(name, fn):
+    def wrapper(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            stages.append((name, t, time.perf_counter(), maxrss()))
+    return wrapper
+
+
+data_mod.load = timed("load_data", data_mod.load)
+ev.load_model = timed("load_model", ev.load_model)
+ev.encode_set = timed("encode", ev.encode_set)
+ev.search = timed("search", ev.search)
+ev.score_with_memo = timed("score", ev.score_with_memo)
+threading.Thread(target=sampler, daemon=True).start()
+ks = [1, 3, 5, 10, 100]
+t0 = time.perf_counter()
+start_maxrss = maxrss()
+result = ev.evaluate(data, {"name": model, "batch_size": batch_size}, ks=ks, metrics=metric_grid(DEFAULT_FAMILIES, ks),
+                     cache=cache, index=index, show_progress=False)
+t1 = time.perf_counter()
+stop.set()
+out = {"total_s": t1 - t0, "maxrss": maxrss(), "maxrss_before": start_maxrss, "stages": {},
+       "metrics": {k: result.metrics[k] for k in ("ndcg@10", "recall@100")},
+       "encoded": sum(s["encoded"] for s in result.timings["encode"].values()),
+       "cached": sum(s["cached"] for s in result.timings["encode"].values()),
+       "index_recall": result.conventions.get("index_recall")}
+prev_max = start_maxrss
+for name, a, b, mr in stages:
+    sampled = max((r for t, r in samples if a <= t <= b), default=0)
+    out["stages"][name] = {"s": b - a, "peak_rss": max(sampled, mr if mr > prev_max else 0), "sampled_peak": sampled}
+    prev_max = max(prev_max, mr)
+last = stages[-1][2] if stages else t0
+out["stages"]["rest"] = {"s": t1 - last, "peak_rss": max((r for t, r in samples if t >= last), default=0)}
+print(json.dumps(out))
+'''
+
+
+def words(seed: int = 0, n: int = 1800) -> list[str]:
+    rng = random.Random(seed)
+    vocab: set[str] = set()
+    while len(vocab) < n:
+        vocab.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))))
+    return sorted(vocab)
+
+
+def make_data(folder: Path, n_docs: int, n_queries: int, seed: int = 0) -> Path:
+    """A BEIR folder, the same bytes for the same arguments."""
+    done = folder / ".complete"
+    if done.is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = words(seed)
+    rng = random.Random(seed + 1)
+    docs: list[list[str]] = []
+    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as fh:
+        for i in range(n_docs):
+            w = [rng.choice(vocab) for _ in range(12)]
+            if i < 200_000:  # queries come from the first 200k documents
+                docs.append(w)
+            fh.write(json.dumps({"_id": f"d{i}", "title": " ".join(w[:2]), "text": " ".join(w[2:])}) + "\n")
+    qrng = random.Random(seed + 2)
+    (folder / "qrels").mkdir(exist_ok=True)
+    with open(folder / "queries.jsonl", "w", encoding="utf-8") as qf, \
+            open(folder / "qrels" / "test.tsv", "w", encoding="utf-8") as rf:
+        rf.write("query-id\tcorpus-id\tscore\n")
+        for q in range(n_queries):
+            target = qrng.randrange(len(docs))
+            qf.write(json.dumps({"_id": f"q{q}", "text": " ".join(qrng.sample(docs[target], 6))}) + "\n")
+            rf.write(f"q{q}\td{target}\t1\n")
+    done.write_text("")
+    return folder
+
+
+def make_model(folder: Path) -> Path:
+    if (folder / "modules.json").is_file():
+        return folder
+    sys.path.insert(0, str(REPO / "tests"))
+    from tiny_model import build_tiny_model
+
+    return build_tiny_model(folder, words(), hidden=HIDDEN, layers=2, max_seq_length=32)
+
+
+def child(code: Path | None, *args: str) -> dict:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "EMBEDGATE_NO_PROGRESS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"child {args[0]} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "wall_s": time.perf_counter() - t0}
+
+
+def checkout(ref: str, work: Path) -> tuple[Path, str]:
+    commit = subprocess.run(["git", "rev-parse", ref], cwd=REPO, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    root = work / f"code-{commit[:12]}"
+    if not (root / "embedgate" / "harness").is_dir():
+        (root / "embedgate").mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", commit], cwd=REPO, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(root / "embedgate")], input=archive, check=True)
+    return root, commit
+
+
+def gib(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
+def measure(args) -> int:
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    code, commit = (None, "working tree")
+    if args.ref:
+        code, commit = checkout(args.ref, work)
+    elif args.code:
+        code = Path(args.code)
+    if code is not None:
+        probe = subprocess.run([sys.executable, "-c", "import embedgate.harness, sys; print(embedgate.harness.__file__)"],
+                               env={**os.environ, "PYTHONPATH": str(code)}, capture_output=True, text=True, check=True)
+        assert probe.stdout.strip().startswith(str(code)), f"--code not picked up: {probe.stdout}"
+    model = make_model(work / "model")
+    model_bytes = sum(p.stat().st_size for p in model.glob("*.safetensors"))
+    load_before = os.getloadavg()
+    base = child(code, "baseline")
+    print(f"[{args.label}] baseline: {gib(base['maxrss'])} (imports done, nothing loaded)", flush=True)
+    runs = []
+    for n in args.sizes:
+        data = make_data(work / f"data-{n}-{args.queries}", n, args.queries)
+        cache = work / f"cache-{args.label}-{n}"
+        shutil.rmtree(cache, ignore_errors=True)
+        for phase in ("cold", "warm"):
+            r = child(code, "eval", str(data), str(model), str(cache), args.index, str(BATCH_SIZE))
+            matrix = (n + args.queries) * HIDDEN * 4
+            r.update(size=n, phase=phase, matrix_bytes=matrix, model_bytes=model_bytes,
+                     ratio=(r["maxrss"] - base["maxrss"]) / (matrix + model_bytes),
+                     budget_bytes=base["maxrss"] + 1.5 * (matrix + model_bytes))
+            runs.append(r)
+            st = r["stages"]
+            print(f"[{args.label}] {n} {phase}: peak {gib(r['maxrss'])} (budget {gib(r['budget_bytes'])}, "
+                  f"ratio {r['ratio']:.2f}); " + ", ".join(f"{k} {v['s']:.1f} s / {gib(v['peak_rss'])}"
+                                                            for k, v in st.items())
+                  + f"; encoded {r['encoded']}, cached {r['cached']}; ndcg@10 {r['metrics']['ndcg@10']:.4f}",
+                  flush=True)
+        if not args.keep_cache:
+            shutil.rmtree(cache, ignore_errors=True)
+    load_after = os.getloadavg()
+    record = {"label": args.label, "code": commit, "baseline": base, "runs": runs, "queries": args.queries,
+              "index": args.index, "batch_size": BATCH_SIZE, "model_bytes": model_bytes,
+              "load_before": load_before[0], "load_after": load_after[0], "cores": os.cpu_count(),
+              "machine": platform.machine(), "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+              "command": " ".join(["python", "bench/bench_scale.py"] + sys.argv[1:])}
+    path = work / f"results-{args.label}.json"
+    path.write_text(json.dumps(record, indent=1))
+    print(f"results: {path}")
+    return 0
+
+
+def section(records: list[dict]) -> str:
+    lines = [START, "## Scale: `embedgate eval` at 100k and 1M documents, peak memory and time per stage", ""]
+    first = records[0]
+    lines += [
+        f"A 2-layer, 384-wide random BERT (tests/tiny_model.py, {first['model_bytes'] / 2**20:.1f} MiB of weights, "
+        f"batch {first['batch_size']}) on synthetic seeded corpora (12-word documents: a 2-word title and 10 words "
+        f"of text, 14 tokens each) and {first['queries']:,} queries, exact search, depth 100, CPU. Each row is a "
+        "fresh process through the library (`harness.evaluate.evaluate`); `cold` starts from an empty cache, "
+        "`warm` reruns on it. Peak RSS is `ru_maxrss`; per stage, the peak seen in that stage (psutil samples "
+        "every 20 ms and `ru_maxrss` at its end). Budget: peak <= baseline + 1.5 x (float32 embeddings of "
+        "documents and queries + model); the ratio column is (peak - baseline) / (embeddings + model).", ""]
+    for rec in records:
+        lines.append(f"- **{rec['label']}** ({rec['code'][:12]}): `{rec['command']}`; {rec['when']}; "
+                     f"{rec['machine']}, {rec['cores']} cores, load average {rec['load_before']:.2f} before / "
+                     f"{rec['load_after']:.2f} after; baseline {gib(rec['baseline']['maxrss'])}.")
+    lines += ["", "| code | documents | run | load data | encode | search | score | total | peak RSS | budget | "
+              "ratio (goal <= 1.5) |", "|---|---:|---|---|---|---|---|---:|---:|---:|---:|"]
+
+    def cell(st: dict, name: str) -> str:
+        s = st.get(name)
+        return f"{s['s']:.1f} s, {gib(s['peak_rss'])}" if s else ""
+
+    for size in sorted({r["size"] for rec in records for r in rec["runs"]}):
+        for rec in records:
+            for r in rec["runs"]:
+                if r["size"] != size:
+                    continue
+                st = r["stages"]
+                lines.append(f"| {rec['label']} | {size:,} | {r['phase']} ({r['encoded']:,} encoded) | "
+                             f"{cell(st, 'load_data')} | {cell(st, 'encode')} | {cell(st, 'search')} | "
+                             f"{cell(st, 'score')} | {r['total_s']:.1f} s | {gib(r['maxrss'])} | "
+                             f"{gib(r['budget_bytes'])} | {r['ratio']:.2f} |")
+    if len(records) == 2:
+        a, b = records
+        lines += ["", f"Ratios {b['label']} / {a['label']}:", ""]
+        for rb in b["runs"]:
+            ra = next((r for r in a["runs"] if r["size"] == rb["size"] and r["phase"] == rb["phase"]), None)
+            if ra:
+                lines.append(f"- {rb['size']:,} documents, {rb['phase']}: peak RSS x{rb['maxrss'] / ra['maxrss']:.2f}"
+                             f", encode time x{rb['stages']['encode']['s'] / ra['stages']['encode']['s']:.2f}, "
+                             f"search time x{rb['stages']['search']['s'] / ra['stages']['search']['s']:.2f}, total "
+                             f"x{rb['total_s'] / ra['total_s']:.2f}; NDCG@10 {ra['metrics']['ndcg@10']:.4f} -> "
+                             f"{rb['metrics']['ndcg@10']:.4f}")
+    lines += ["", "Load data and the rest (result assembly, content hash) are not in the stage columns' sum; "
+              "a shared machine: compare the ratios and the memory, not absolute seconds.", END]
+    return "\n".join(lines)
+
+
+def write(args) -> int:
+    work = Path(args.work)
+    records = [json.loads((work / f"results-{label}.json").read_text()) for label in args.compare.split(",")]
+    text_block = section(records)
+    print(text_block)
+    path = REPO / "BENCHMARKS.md"
+    text = path.read_text(encoding="utf-8")
+    if START in text:
+        text = text[:text.index(START)] + text_block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip() + "\n\n" + text_block + "\n"
+    path.write_text(text, encoding="utf-8")
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--label", default="after", help="name of this measurement (results-LABEL.json)")
+    ap.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[100_000, 1_000_000])
+    ap.add_argument("--queries", type=int, default=10_000)
+    ap.add_argument("--index", default="exact")
+    ap.add_argument("--code", help="a folder holding embedgate/ (another checkout) to measure instead")
+    ap.add_argument("--ref", help="a git commit to measure (unpacked into the work folder)")
+    ap.add_argument("--work", default=os.environ.get("EMBEDGATE_BENCH_WORK", "/tmp/embedgate-bench-scale"))
+    ap.add_argument("--keep-cache", action="store_true")
+    ap.add_argument("--write", action="store_true", help="write BENCHMARKS.md from saved results")
+    ap.add_argument("--compare", default="before,after")
+    args = ap.parse_args()
+    return write(args) if args.write else measure(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
