@@ -363,6 +363,7 @@ GOOD_CSV = ("query,doc_id,clicked,dwell_s,position,timestamp\n"
     (GOOD_CSV + "q3,d4,0,,1,2026-04-01T10:00:00Z\n", {}, {"before": "2026-05-01T09:00:00Z"}, None, None,
      ["no usable click in the log's 5 rows: 4 at or after the time cut, 1 not clicked"]),
     (GOOD_CSV.replace("2026-05-02T10:00:00Z", "yesterday"), {}, {}, "timestamp", 5, ["'yesterday'"]),
+    (GOOD_CSV.replace("2026-05-02T10:00:00Z", "1780000000000"), {}, {}, "timestamp", 5, ["milliseconds"]),
     (GOOD_CSV.replace("q2,d3,1,3,1", "q2,d3,1,3,0"), {}, {}, "position", 5, ["'0'", "1 = top"]),
     (GOOD_CSV.replace("q1,d1,0", "q1,d1,maybe"), {}, {}, "clicked", 3, ["'maybe'"]),
     (GOOD_CSV.replace("q1,d1,", "q1,x9,").replace("q2,d3,", "q2,x7,") + "q3,x9,1,5,1,2026-05-03T10:00:00Z\n", {},

@@ -69,7 +69,7 @@ def render_card(manifest: dict[str, Any], folder: Path | None = None) -> str:
         what = (f"{data['n_pairs']} (query, clicked document) pairs from the search log {src}"
                 + (f" (rows before {cut})" if cut else "")
                 + f": {st.get('qualifying_clicks')} qualifying clicks of {st.get('clicks')}, {data['n_queries']} "
-                f"queries, {st.get('negatives')} skip-above negatives")
+                f"queries" + (f", {st.get('negatives')} skip-above negatives" if st.get("skip_above") == "on" else ""))
     else:
         what = f"{data['n_pairs']} rows from {src}, {data['n_queries']} distinct queries"
     lines = [

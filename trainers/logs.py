@@ -274,6 +274,9 @@ def read_log(path: str | Path, columns: LogColumns | None = None) -> LogFrame:
             if t is None:
                 raise lf.error(f"cannot read timestamp {v!r} (ISO 8601, e.g. 2026-05-31T12:00:00Z, or epoch "
                                "seconds)", row, lf.present["timestamp"])
+            if abs(t) >= 1e11:  # past the year 5000: milliseconds (or finer) since the epoch
+                raise lf.error(f"timestamp {v!r} is not in epoch seconds (milliseconds? divide by 1000)", row,
+                               lf.present["timestamp"])
             times.append(t)
         out["time"] = np.asarray(times, dtype=np.float64)
     if "session" in lf.present:

@@ -130,7 +130,9 @@ def mine(pairs: PairSet, model: LoadedModel, settings: MiningSettings, cache: Em
         dataset = Dataset.from_dict({"anchor": [p.query for p in pairs.pairs],
                                      "positive": [p.positive for p in pairs.pairs]})
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
+    # its progress bars (stderr) redraw with carriage returns: only on a terminal
+    quiet = contextlib.nullcontext() if is_terminal() else contextlib.redirect_stderr(io.StringIO())
+    with contextlib.redirect_stdout(printed), quiet:
         mined = mine_hard_negatives(
             dataset, encoder, anchor_column_name="anchor", positive_column_name="positive",
             corpus=list(pairs.corpus) if pairs.corpus is not None else [p.positive for p in pairs.pairs],
@@ -140,7 +142,7 @@ def mine(pairs: PairSet, model: LoadedModel, settings: MiningSettings, cache: Em
             num_negatives=window - settings.range_min if by_pair else settings.num_negatives,
             sampling_strategy="top" if by_pair else settings.sampling,
             output_format="labeled-list", output_scores=True, batch_size=settings.batch_size, use_faiss=False,
-            verbose=is_terminal(),  # its bars redraw with carriage returns: only on a terminal
+            verbose=True,  # its statistics (stdout) go into the manifest
         )
     # labeled-list: one row per (query, positive) that has candidates: documents = [positive, candidates...] best
     # first, with scores. The candidate list is the same for every positive of a query.
