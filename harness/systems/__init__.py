@@ -176,5 +176,10 @@ def latency_summary(run: SystemRun, texts: list[str]) -> dict[str, Any]:
         run.search_one(text)
         times.append(1000 * (time.perf_counter() - t0))
     arr = np.asarray(times)
+    import os
+
+    # a busy machine slows torch's threads far more than the work: the reader needs to see how busy it was
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return {"measured": True, "queries": len(texts), "batch": 1, "p50_ms": round(float(np.percentile(arr, 50)), 3),
-            "p95_ms": round(float(np.percentile(arr, 95)), 3), "where": "this machine, one query at a time"}
+            "p95_ms": round(float(np.percentile(arr, 95)), 3), "where": "this machine, one query at a time",
+            "load_average": round(load, 2) if load is not None else None, "cpus": os.cpu_count()}
