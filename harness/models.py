@@ -244,9 +244,36 @@ class LoadedModel:
     def embed(self, texts: list[str], role: str, show_progress: bool):
         q, d = self.spec.prompts()
         prompt = q if role == "query" else d
+        pool = None
+        if self.spec.processes > 1 and len(texts) > 1:
+            # sentence-transformers' multi-process pool (spawned workers, each a copy of the model on its device),
+            # started once and kept for this model's lifetime; on CPU each worker gets its share of the cores
+            pool = getattr(self, "_pool", None)
+            if pool is None:
+                if not hasattr(self.model, "start_multi_process_pool"):
+                    raise ConfigError(f"processes = {self.spec.processes} needs a sentence-transformers model; the "
+                                      f"{self.spec.backend} backend encodes in one process", field="processes")
+                import weakref
+
+                device = str(self.device)
+                if device == "cuda":
+                    import torch
+
+                    devices = [f"cuda:{i % torch.cuda.device_count()}" for i in range(self.spec.processes)]
+                else:
+                    devices = [device] * self.spec.processes
+                threads = os.environ.get("OMP_NUM_THREADS")
+                if device == "cpu" and threads is None:
+                    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.spec.processes))
+                try:
+                    pool = self._pool = self.model.start_multi_process_pool(devices)
+                finally:
+                    if device == "cpu" and threads is None:
+                        del os.environ["OMP_NUM_THREADS"]
+                weakref.finalize(self, type(self.model).stop_multi_process_pool, pool)
         return self.model.encode(texts, prompt=prompt or None, batch_size=self.spec.batch_size,
                                  convert_to_numpy=True, normalize_embeddings=self.spec.normalize,
-                                 show_progress_bar=show_progress)
+                                 show_progress_bar=show_progress, pool=pool)
 
     @property
     def dimension(self) -> int:
@@ -277,7 +304,8 @@ def model_fingerprint(weights_fp: str, spec: ModelSpec, max_seq_length: int) -> 
     # serving options are derived from the same float32 vectors (one cache entry for every dimension and
     # precision); the default backend stays out so that fingerprints of torch models did not change
     settings = {k: v for k, v in spec.settings().items()
-                if k not in ("name", "batch_size", "revision", "truncate_dim", "precision", "rescore", "onnx_file")
+                if k not in ("name", "batch_size", "processes", "revision", "truncate_dim", "precision", "rescore",
+                             "onnx_file")
                 and not (k == "backend" and v == "torch")}
     if spec.backend == "onnx":
         settings["onnx_file"] = spec.onnx_file

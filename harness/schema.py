@@ -251,6 +251,8 @@ class ModelSpec(Strict):
     revision: str | None = None
     trust_remote_code: bool = False
     batch_size: PositiveInt = 32
+    processes: PositiveInt = Field(1, description="encoding processes (sentence-transformers' multi-process pool); "
+                                                  "the vectors do not depend on it")
     # --- how the vectors are served (derived from the cached float32 encoding: trying more costs no encoding)
     truncate_dim: PositiveInt | None = Field(None, description="keep the first N dimensions (Matryoshka), "
                                                                 "renormalised when the spec normalises")

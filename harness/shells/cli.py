@@ -30,6 +30,8 @@ def _model_spec(args) -> dict:
     for key in ("truncate_dim", "precision", "rescore", "backend"):
         if getattr(args, key, None) is not None:
             spec[key] = getattr(args, key)
+    if getattr(args, "processes", 1) != 1:
+        spec["processes"] = args.processes
     return spec
 
 
@@ -42,6 +44,9 @@ def _add_model_options(p: argparse.ArgumentParser, required: bool = True) -> Non
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
                    help="weights' precision while encoding (pinned: 'auto' could silently change scores)")
     p.add_argument("--batch-size", type=int, default=32, help="texts per encode batch")
+    p.add_argument("--processes", type=int, default=1,
+                   help="encoding processes (sentence-transformers' multi-process pool: one per GPU, or CPU workers "
+                        "sharing the cores); the vectors do not depend on it")
     p.add_argument("--trust-remote-code", action="store_true", help="run code shipped with the model (off by default)")
     p.add_argument("--truncate-dim", type=int, default=None,
                    help="keep the first N dimensions (Matryoshka), renormalised; from the cached full vectors")
