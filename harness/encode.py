@@ -521,6 +521,18 @@ def sharded_encoding(timeout_s: float | None = None) -> Iterator[int]:
             dist.destroy_process_group()
 
 
+def encode_share(data, model, split: str = "test", cache=None) -> dict[str, EncodeStats]:
+    """What a rank other than 0 runs for ``embedgate eval`` under torchrun, inside ``sharded_encoding()``: load the
+    set and the model, and encode this rank's share of the documents and then the queries into the shared cache
+    (the same two barriers rank 0's ``evaluate`` passes). Stats by role."""
+    from . import data as data_mod
+    from .evaluate import _resolve_cache, encode_set
+    from .models import load_model
+
+    *_, stats = encode_set(data_mod.load(data, split), load_model(model), _resolve_cache(cache))
+    return stats
+
+
 # ------------------------------------------------------------------------------------------------ encoding
 
 

@@ -16,7 +16,7 @@ from .io import atomic_write_text, write_json
 from .metrics import DEFAULT_FAMILIES, DEFAULT_KS, by_query, mean_scores, metric_grid, normalize_metrics, \
     parse_metric, score_queries
 from .models import LoadedModel, ModelSpec, load_model
-from .retrieve import Ranking, search
+from .retrieve import Ranking, index_recall, search
 
 from .schema import EVAL_RESULT_SCHEMA as RESULT_SCHEMA  # noqa: E402
 
@@ -178,6 +178,9 @@ def evaluate(data: "str | Path | data_mod.RetrievalSet", model: "str | dict | Mo
         conventions={
             "depth": depth,
             "index": index,
+            # an approximate index says how far it is from exact search: recall@depth on a seeded query sample
+            **({"index_recall": index_recall(q_vecs, doc_vecs, doc_ids, ranked, depth, index=index)}
+               if index != "exact" and serving is None else {}),
             "similarity": f"inner product on {'normalised' if loaded.spec.normalize else 'raw'} vectors, computed "
                           "in fp64, kept at fp32 precision (trec_eval's)",
             "tie_break": "score desc, then document id desc (trec_eval's order)",

@@ -508,3 +508,38 @@ def test_the_key_never_leaks(provider, tmp_path, caplog, capsys):
     for path in files:
         assert FAKE_KEY.encode() not in path.read_bytes(), path
         assert FAKE_KEY not in str(path)
+
+
+@pytest.mark.parametrize("provider", ["openai", "cohere"])
+def test_an_api_reference_in_a_suite_is_scored_costed_and_cached(provider, small_beir, tiny_model, tmp_path,
+                                                                  monkeypatch):
+    """End to end through run_suite: the API system is a reference like any other; its dollars and tokens are in
+    the result; a second gate run costs nothing (every vector from the cache)."""
+    from embedgate.harness.suite import run_suite
+    from suite_helpers import write_tiny_suite
+
+    server = FakeServer(provider)
+
+    class Mocked(api.ApiEncoder):
+        def __init__(self, spec, **kwargs):
+            super().__init__(spec, http_client=httpx.Client(transport=httpx.MockTransport(server)))
+
+    monkeypatch.setattr(api, "ApiEncoder", Mocked)
+    monkeypatch.setenv(KEY_VAR[provider], FAKE_KEY)
+    table = (f'[references.vendor]\nkind = "api"\nprovider = "{provider}"\nmodel = "{MODEL[provider]}"\n'
+             f'dimensions = {DIM}\nbudget_usd = 0.5\n\n'
+             '[[gates]]\nkind = "non_inferiority"\nagainst = "vendor"\nmetric = "ndcg@10"\nmargin = 1.0\n')
+    folder = write_tiny_suite(tmp_path / "s", str(tiny_model), small_beir, table)
+    first = run_suite(folder, str(tiny_model), cache=tmp_path / "cache")
+    vendor = first.datasets["main"].systems["vendor"]
+    sent = len(server.sent_texts)
+    assert vendor.kind == "api" and sent == first.datasets["main"].data["n_documents"] + len(
+        first.datasets["main"].queries)
+    assert vendor.cost_usd == pytest.approx(cost(provider, 7 * sent))
+    assert vendor.latency["measured"] is False and "costs money" in vendor.latency["why"]
+    assert first.gates[0].against == "vendor" and first.gates[0].status == "pass"
+    assert FAKE_KEY not in json.dumps(first.to_json_dict())
+    again = run_suite(folder, str(tiny_model), cache=tmp_path / "cache")
+    assert len(server.sent_texts) == sent  # nothing sent the second time
+    assert not again.datasets["main"].systems["vendor"].cost_usd
+    assert again.datasets["main"].metrics["vendor"] == first.datasets["main"].metrics["vendor"]
