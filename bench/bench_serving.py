@@ -20,6 +20,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from benchmarks_md import replace_section
+
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -125,13 +127,7 @@ def main() -> None:
     lines += ["", "OpenVINO is not in the table: it cannot be installed beside the CPU torch pin (docs/backends.md).",
               END]
     section = "\n".join(lines)
-    bench = REPO / "BENCHMARKS.md"
-    text = bench.read_text(encoding="utf-8")
-    if START in text:
-        text = text[:text.index(START)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    bench.write_text(text, encoding="utf-8")
+    replace_section(START, END, section)
     print(section)
 
 

@@ -23,6 +23,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from benchmarks_md import replace_section
+
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- bench_systems:start -->", "<!-- bench_systems:end -->"
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -122,13 +124,7 @@ Adding the three references costs a warm gate {w1['wall_s'] - w0['wall_s']:.1f} 
 the BM25 index comes from the cache, and the time goes to fusing 2,786 rankings with ranx, scoring three more
 runs and timing each system's query latency (30 queries, batch 1).
 {END}"""
-    bench = REPO / "BENCHMARKS.md"
-    text = bench.read_text(encoding="utf-8")
-    if START in text:
-        text = text[:text.index(START)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    bench.write_text(text, encoding="utf-8")
+    replace_section(START, END, section)
     print(section)
 
 
