@@ -50,7 +50,7 @@ SHARD_FORMAT = "embedgate.cache-shard/2"
 DEFAULT_CHUNK = 32_768  # texts per encode call when the encoder sets no chunk_size
 SHARD_BYTES = 128 * 2**20  # at most this much of vectors per shard file
 _COPY_ROWS = 16_384  # rows gathered from a memory-mapped shard per step
-_READ_BLOCK = 8 * 2**20
+_READ_BLOCK = 2**20
 
 
 def default_cache_dir() -> Path:
@@ -84,7 +84,7 @@ class EncodeStats:
 # ------------------------------------------------------------------------------------------------ hashes
 
 
-def hash_texts(texts: Sequence[str], block: int = 65_536) -> np.ndarray:
+def hash_texts(texts: Sequence[str], block: int = 8192) -> np.ndarray:
     """sha256 of every text, ``uint8 (n, 32)``; the texts are read once, in order, ``block`` at a time."""
     n = len(texts)
     out = np.empty((n, 32), dtype=np.uint8)
@@ -115,7 +115,9 @@ def unique_hashes(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     start[1:] = sp[1:] != sp[:-1]
     run = np.cumsum(start) - 1
     first = order[start]
-    if not (hashes[order] == hashes[first[run]]).all():
+    exact = all((hashes[order[lo:lo + 65_536]] == hashes[first[run[lo:lo + 65_536]]]).all()
+                for lo in range(0, n, 65_536))
+    if not exact:
         _, first, inverse = np.unique(hashes.view("V32").ravel(), return_index=True, return_inverse=True)
         return first.astype(np.int64), inverse.astype(np.int64).ravel()
     inverse = np.empty(n, dtype=np.int64)
@@ -164,10 +166,12 @@ def _write_npy(folder: Path, array: np.ndarray) -> tuple[Path, str, int]:
 
 def _file_sha256(path: Path) -> tuple[str, int]:
     h, size = hashlib.sha256(), 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_READ_BLOCK):
-            h.update(chunk)
-            size += len(chunk)
+    buf = bytearray(_READ_BLOCK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as fh:
+        while got := fh.readinto(buf):
+            h.update(view[:got])
+            size += got
     return h.hexdigest(), size
 
 
@@ -339,7 +343,8 @@ class EmbeddingCache:
         q = _prefix(hashes)
         pos = np.minimum(np.searchsorted(index.prefix, q, side="left"), m - 1)
         same_prefix = np.nonzero(index.prefix[pos] == q)[0]
-        exact = (index.hashes[pos[same_prefix]] == hashes[same_prefix]).all(axis=1)
+        exact = np.concatenate([(index.hashes[pos[b]] == hashes[b]).all(axis=1)
+                                for b in np.split(same_prefix, range(65_536, len(same_prefix), 65_536))])
         found[same_prefix[exact]] = pos[same_prefix[exact]]
         for j in same_prefix[~exact]:  # another text shares the 8-byte prefix: look further along the run
             p = int(pos[j]) + 1
@@ -521,6 +526,25 @@ def sharded_encoding(timeout_s: float | None = None) -> Iterator[int]:
             dist.destroy_process_group()
 
 
+class DocumentTexts(Sequence[str]):
+    """What is encoded for each document (``Document.full_text``), made when read: a corpus of a million
+    documents with titles is not held a second time as a list of joined strings."""
+
+    def __init__(self, corpus, ids: Sequence[str]):
+        self.corpus, self.ids = corpus, ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self.corpus[d].full_text for d in self.ids[i]]
+        return self.corpus[self.ids[i]].full_text
+
+    def __iter__(self):
+        return (self.corpus[d].full_text for d in self.ids)
+
+
 def encode_share(data, model, split: str = "test", cache=None) -> dict[str, EncodeStats]:
     """What a rank other than 0 runs for ``embedgate eval`` under torchrun, inside ``sharded_encoding()``: load the
     set and the model, and encode this rank's share of the documents and then the queries into the shared cache
@@ -592,7 +616,7 @@ def encode_texts(model: Encoder, texts: Sequence[str], role: str, cache: Embeddi
     if cache is not None:
         ns, meta = EmbeddingCache.namespace(model, role)
         meta = {**meta, "model_name": model.name}
-        done |= _from_cache(cache, ns, hashes[first], first, out)
+        done |= _from_cache(cache, ns, hashes, first, out)
     stats.cached = int(done.sum())
     missing = np.nonzero(~done)[0]
     missing = missing[np.argsort(first[missing], kind="stable")]  # encoded in the order the texts come
@@ -603,7 +627,7 @@ def encode_texts(model: Encoder, texts: Sequence[str], role: str, cache: Embeddi
         _encode_missing(model, texts, role, cache, ns, meta, hashes, first, mine, out, stats, show_progress)
         ranks.barrier()  # every rank's shards are in the cache now
         rest = missing[~np.isin(missing, mine)]
-        got = _from_cache(cache, ns, hashes[first[rest]], first[rest], out)
+        got = _from_cache(cache, ns, hashes, first[rest], out)
         stats.cached += int(got.sum())
         missing = rest[~got]
         if len(missing):
@@ -619,9 +643,10 @@ def encode_texts(model: Encoder, texts: Sequence[str], role: str, cache: Embeddi
 
 
 def _from_cache(cache: EmbeddingCache, ns: str, hashes: np.ndarray, rows: np.ndarray, out: _Output) -> np.ndarray:
-    """Fill ``out`` at ``rows`` with the cached vectors of ``hashes``; which were found."""
-    got = np.zeros(len(hashes), dtype=bool)
-    found, dim = cache.lookup(ns, hashes)
+    """Fill ``out`` at ``rows`` with the cached vectors of the texts there (``hashes`` of every text); which were
+    found."""
+    got = np.zeros(len(rows), dtype=bool)
+    found, dim = cache.lookup(ns, hashes[rows])
     hit = np.nonzero(found >= 0)[0]
     if len(hit):
         got[hit] = cache.fill(ns, found[hit], out.ensure(dim), rows[hit])

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from . import data as data_mod
-from .encode import EmbeddingCache, EncodeStats, encode_texts
+from .encode import DocumentTexts, EmbeddingCache, EncodeStats, encode_texts
 from .environment import environment
 from .io import atomic_write_text, write_json
 from .metrics import DEFAULT_FAMILIES, DEFAULT_KS, by_query, mean_scores, metric_grid, normalize_metrics, \
@@ -115,7 +115,7 @@ def encode_set(dataset: data_mod.RetrievalSet, model: LoadedModel, cache: Embedd
     """(query vectors, query ids, document vectors, document ids, stats by role)."""
     doc_ids = list(dataset.corpus)
     qids = list(dataset.queries)
-    doc_vecs, dstats = encode_texts(model, [dataset.corpus[d].full_text for d in doc_ids], "document", cache,
+    doc_vecs, dstats = encode_texts(model, DocumentTexts(dataset.corpus, doc_ids), "document", cache,
                                     show_progress=show_progress)
     q_vecs, qstats = encode_texts(model, [dataset.queries[q] for q in qids], "query", cache,
                                   show_progress=show_progress)
