@@ -149,8 +149,9 @@ def export_onnx(model_path: str, output: str | Path, *, quantize: str | None = N
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from .models import _check_no_pickle, resolve_model_path, weights_fingerprint
+    from .models import _check_no_pickle, quiet_loading, resolve_model_path, weights_fingerprint
 
+    quiet_loading()
     t0 = time.perf_counter()
     src, _ = resolve_model_path(model_path)
     src_dir = Path(src)
