@@ -64,6 +64,18 @@ if mode == "baseline":
     print(json.dumps({"rss": proc.memory_info().rss, "maxrss": maxrss()}))
     sys.exit(0)
 
+if mode == "fixed":
+    # the costs that do not grow with the data: the model loaded and run once (torch's inference working memory),
+    # ranx's numba code compiled by scoring a few queries
+    from embedgate.harness.metrics import DEFAULT_FAMILIES, metric_grid, score_queries
+    from embedgate.harness.models import load_model
+    m = load_model({"name": sys.argv[2], "batch_size": int(sys.argv[3])})
+    m.embed([f"warm up text number {i} of the model" for i in range(2048)], "document", False)
+    rankings = {f"q{i}": [(f"d{j}", 1.0 - j / 100) for j in range(100)] for i in range(50)}
+    score_queries({f"q{i}": {f"d{i}": 1} for i in range(50)}, rankings, metric_grid(DEFAULT_FAMILIES, [1, 3, 5, 10, 100]))
+    print(json.dumps({"rss": proc.memory_info().rss, "maxrss": maxrss()}))
+    sys.exit(0)
+
 data, model, cache, index = sys.argv[2:6]
 batch_size = int(sys.argv[6])
 import embedgate.harness.evaluate as ev
@@ -207,17 +219,34 @@ def measure(args) -> int:
     model_bytes = sum(p.stat().st_size for p in model.glob("*.safetensors"))
     load_before = os.getloadavg()
     base = child(code, "baseline")
-    print(f"[{args.label}] baseline: {gib(base['maxrss'])} (imports done, nothing loaded)", flush=True)
+    fixed = child(code, "fixed", str(model), str(BATCH_SIZE))
+    if args.only_baselines:  # add them to a saved measurement of this label
+        path = work / f"results-{args.label}.json"
+        record = json.loads(path.read_text())
+        record.update(baseline=base, fixed=fixed)
+        for r in record["runs"]:
+            r["ratio"] = (r["maxrss"] - base["maxrss"]) / (r["matrix_bytes"] + r["model_bytes"])
+            r["ratio_fixed"] = (r["maxrss"] - fixed["maxrss"]) / (r["matrix_bytes"] + r["model_bytes"])
+            r["budget_bytes"] = base["maxrss"] + 1.5 * (r["matrix_bytes"] + r["model_bytes"])
+        path.write_text(json.dumps(record, indent=1))
+        print(f"[{args.label}] baseline {gib(base['maxrss'])}, fixed costs {gib(fixed['maxrss'])}: {path}")
+        return 0
+    print(f"[{args.label}] baseline: {gib(base['maxrss'])} (imports done, nothing loaded); fixed costs: "
+          f"{gib(fixed['maxrss'])} (the model run once, ranx compiled)", flush=True)
     runs = []
     for n in args.sizes:
         data = make_data(work / f"data-{n}-{args.queries}", n, args.queries)
-        cache = work / f"cache-{args.label}-{n}"
-        shutil.rmtree(cache, ignore_errors=True)
-        for phase in ("cold", "warm"):
+        if args.reuse_cache:  # another label's kept cache: warm runs only (e.g. an approximate index)
+            cache, phases = work / f"cache-{args.reuse_cache}-{n}", ("warm",)
+        else:
+            cache, phases = work / f"cache-{args.label}-{n}", ("cold", "warm")
+            shutil.rmtree(cache, ignore_errors=True)
+        for phase in phases:
             r = child(code, "eval", str(data), str(model), str(cache), args.index, str(BATCH_SIZE))
             matrix = (n + args.queries) * HIDDEN * 4
             r.update(size=n, phase=phase, matrix_bytes=matrix, model_bytes=model_bytes,
                      ratio=(r["maxrss"] - base["maxrss"]) / (matrix + model_bytes),
+                     ratio_fixed=(r["maxrss"] - fixed["maxrss"]) / (matrix + model_bytes),
                      budget_bytes=base["maxrss"] + 1.5 * (matrix + model_bytes))
             runs.append(r)
             st = r["stages"]
@@ -226,10 +255,10 @@ def measure(args) -> int:
                                                             for k, v in st.items())
                   + f"; encoded {r['encoded']}, cached {r['cached']}; ndcg@10 {r['metrics']['ndcg@10']:.4f}",
                   flush=True)
-        if not args.keep_cache:
+        if not args.keep_cache and not args.reuse_cache:
             shutil.rmtree(cache, ignore_errors=True)
     load_after = os.getloadavg()
-    record = {"label": args.label, "code": commit, "baseline": base, "runs": runs, "queries": args.queries,
+    record = {"label": args.label, "code": commit, "baseline": base, "fixed": fixed, "runs": runs, "queries": args.queries,
               "index": args.index, "batch_size": BATCH_SIZE, "model_bytes": model_bytes,
               "load_before": load_before[0], "load_after": load_after[0], "cores": os.cpu_count(),
               "machine": platform.machine(), "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -293,13 +322,10 @@ def write(args) -> int:
     records = [json.loads((work / f"results-{label}.json").read_text()) for label in args.compare.split(",")]
     text_block = section(records)
     print(text_block)
-    path = REPO / "BENCHMARKS.md"
-    text = path.read_text(encoding="utf-8")
-    if START in text:
-        text = text[:text.index(START)] + text_block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + text_block + "\n"
-    path.write_text(text, encoding="utf-8")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from benchmarks_md import replace_section
+
+    print(f"written: {replace_section(START, END, text_block)}")
     return 0
 
 
@@ -312,7 +338,10 @@ def main() -> int:
     ap.add_argument("--code", help="a folder holding embedgate/ (another checkout) to measure instead")
     ap.add_argument("--ref", help="a git commit to measure (unpacked into the work folder)")
     ap.add_argument("--work", default=os.environ.get("EMBEDGATE_BENCH_WORK", "/tmp/embedgate-bench-scale"))
-    ap.add_argument("--keep-cache", action="store_true")
+    ap.add_argument("--keep-cache", action="store_true", help="keep each size's cache (for --reuse-cache)")
+    ap.add_argument("--reuse-cache", help="warm runs on the cache a --keep-cache run of this label kept")
+    ap.add_argument("--only-baselines", action="store_true",
+                    help="measure the baseline and fixed costs again and add them to this label's saved results")
     ap.add_argument("--write", action="store_true", help="write BENCHMARKS.md from saved results")
     ap.add_argument("--compare", default="before,after")
     args = ap.parse_args()

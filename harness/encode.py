@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 ROLES = ("query", "document")
 SHARD_FORMAT = "embedgate.cache-shard/2"
-DEFAULT_CHUNK = 32_768  # texts per encode call when the encoder sets no chunk_size
+DEFAULT_CHUNK = 16_384  # texts per encode call when the encoder sets no chunk_size
 SHARD_BYTES = 128 * 2**20  # at most this much of vectors per shard file
 _COPY_ROWS = 16_384  # rows gathered from a memory-mapped shard per step
 _READ_BLOCK = 2**20
@@ -295,7 +295,10 @@ class EmbeddingCache:
             try:
                 shard, hashes = self._read_shard_hashes(folder, name)
             except FileNotFoundError:
-                continue  # moved aside by another run meanwhile
+                if (folder / name).exists():  # a manifest whose data files are gone: damage
+                    log.warning("ignoring cache shard %s: its data files are missing", folder / name)
+                    self._quarantine(folder, name)
+                continue  # else moved aside by another run meanwhile
             except Exception as exc:  # truncated file, bad header, checksum: never use it
                 log.warning("ignoring damaged cache shard %s (%s); its texts will be re-encoded", folder / name, exc)
                 self._quarantine(folder, name)
