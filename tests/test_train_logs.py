@@ -231,7 +231,7 @@ def test_a_recipe_with_a_log_gives_the_trainer_its_rows(log, acord, tmp_path):
 
     path, frame = log
     recipe = load_recipe(write_recipe(tmp_path, path))
-    assert recipe.train.source.kind == "log" and recipe.train.corpus == acord.resolve()
+    assert recipe.train.source.kind == "log" and recipe.train.corpus.resolve() == acord.resolve()
     assert recipe.suite == (REPO / "suites" / "legal" / "suite.toml").resolve()  # the corpus's suite is guarded
     assert recipe.dev is None and recipe.schedule.keep == "last"
     pairs, dev = build_pairs(recipe)
@@ -287,7 +287,7 @@ def test_the_shipped_clicks_recipe_resolves(log, acord):
     path, frame = log
     recipe = load_recipe(REPO / "trainers" / "recipes" / "legal-clicks.toml", [f"train.log={path}"])
     assert recipe.suite in recipe.contamination.suites and recipe.mining is not None
-    assert recipe.dev.source.path == acord.resolve() and recipe.dev.source.split == "dev"
+    assert recipe.dev.source.path.resolve() == acord.resolve() and recipe.dev.source.split == "dev"
     pairs, _ = build_pairs(recipe)
     assert {(p.query, p.positive_id) for p in pairs.pairs} == set(expected(frame)["pairs"])
     assert pairs.to_dataset().column_names == ["anchor", "positive"] and len(pairs.corpus) == len(_corpus_ids(acord))
