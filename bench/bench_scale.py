@@ -7,6 +7,8 @@ document each (judged relevant to it). Every measurement is a fresh subprocess:
 
 - ``baseline``: the interpreter with every module an evaluation imports (the harness, torch,
   sentence-transformers, faiss, ranx), nothing loaded;
+- ``fixed``: the costs that do not grow with the data: the model loaded and run once on 2,048 texts, ranx's numba
+  code compiled by scoring 50 queries;
 - per corpus size, ``cold`` (empty cache: everything is encoded) then ``warm`` (the same cache: nothing is).
 
 Each evaluation goes through the library (``harness.evaluate.evaluate``, what ``embedgate eval`` calls) with the
@@ -17,13 +19,15 @@ peak is ``ru_maxrss``. Budget: peak <= baseline + 1.5 x (float32 embedding matri
 weights).
 
 ``--code DIR`` runs another checkout (a folder holding ``embedgate/``, e.g. ``git archive REF`` unpacked into
-``DIR/embedgate``; ``--ref REF`` does that into the work folder), so the code before a change is measured with
-the same script. Results are kept per label in the work folder; ``--write`` puts the labels given by
+``DIR/embedgate``; ``--ref REF`` does that into the work folder, ``--snapshot`` copies the working tree there), so
+the code before a change is measured with the same script, and editing the tree during a measurement changes
+nothing. Results are kept per label in the work folder; ``--write`` puts the labels given by
 ``--compare before,after`` into BENCHMARKS.md between markers.
 
-    nice -n 10 python bench/bench_scale.py --label before --ref 657c731 --sizes 100000,1000000
-    nice -n 10 python bench/bench_scale.py --label after --sizes 100000,1000000
-    python bench/bench_scale.py --write --compare before,after
+    nice -n 10 python bench/bench_scale.py --label before --ref 4576d73 --sizes 100000,1000000
+    nice -n 10 python bench/bench_scale.py --label after --snapshot --sizes 100000,1000000 --keep-cache
+    nice -n 10 python bench/bench_scale.py --label after-ivf --snapshot --index ivf --reuse-cache after
+    python bench/bench_scale.py --write --compare before,after,after-ivf
 """
 from __future__ import annotations
 
@@ -72,7 +76,8 @@ if mode == "fixed":
     m = load_model({"name": sys.argv[2], "batch_size": int(sys.argv[3])})
     m.embed([f"warm up text number {i} of the model" for i in range(2048)], "document", False)
     rankings = {f"q{i}": [(f"d{j}", 1.0 - j / 100) for j in range(100)] for i in range(50)}
-    score_queries({f"q{i}": {f"d{i}": 1} for i in range(50)}, rankings, metric_grid(DEFAULT_FAMILIES, [1, 3, 5, 10, 100]))
+    score_queries({f"q{i}": {f"d{i}": 1} for i in range(50)}, rankings,
+                  metric_grid(DEFAULT_FAMILIES, [1, 3, 5, 10, 100]))
     print(json.dumps({"rss": proc.memory_info().rss, "maxrss": maxrss()}))
     sys.exit(0)
 
@@ -124,7 +129,10 @@ out = {"total_s": t1 - t0, "maxrss": maxrss(), "maxrss_before": start_maxrss, "s
 prev_max = start_maxrss
 for name, a, b, mr in stages:
     sampled = max((r for t, r in samples if a <= t <= b), default=0)
-    out["stages"][name] = {"s": b - a, "peak_rss": max(sampled, mr if mr > prev_max else 0), "sampled_peak": sampled}
+    # ru_maxrss rose in this stage (by more than the few pages that move between two stages): its peak
+    rose = mr > prev_max * 1.01
+    out["stages"][name] = {"s": b - a, "peak_rss": max(sampled, mr if rose else 0), "sampled_peak": sampled,
+                           "maxrss_at_end": mr}
     prev_max = max(prev_max, mr)
 last = stages[-1][2] if stages else t0
 out["stages"]["rest"] = {"s": t1 - last, "peak_rss": max((r for t, r in samples if t >= last), default=0)}
@@ -199,6 +207,22 @@ def checkout(ref: str, work: Path) -> tuple[Path, str]:
     return root, commit
 
 
+def snapshot(work: Path) -> tuple[Path, str]:
+    """The working tree as it is now (tracked and untracked, not ignored files), so that editing the code while a
+    long measurement runs does not change what it measures."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True,
+                           check=True).stdout.decode().split("\0")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    root = work / f"code-tree-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
+    for name in filter(None, files):
+        src = REPO / name
+        if src.is_file():
+            (root / "embedgate" / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, root / "embedgate" / name)
+    return root, f"working tree on {head[:12]} ({root.name})"
+
+
 def gib(n: float) -> str:
     return f"{n / 2**30:.2f} GiB"
 
@@ -209,10 +233,12 @@ def measure(args) -> int:
     code, commit = (None, "working tree")
     if args.ref:
         code, commit = checkout(args.ref, work)
+    elif args.snapshot:
+        code, commit = snapshot(work)
     elif args.code:
         code = Path(args.code)
     if code is not None:
-        probe = subprocess.run([sys.executable, "-c", "import embedgate.harness, sys; print(embedgate.harness.__file__)"],
+        probe = subprocess.run([sys.executable, "-c", "import embedgate.harness; print(embedgate.harness.__file__)"],
                                env={**os.environ, "PYTHONPATH": str(code)}, capture_output=True, text=True, check=True)
         assert probe.stdout.strip().startswith(str(code)), f"--code not picked up: {probe.stdout}"
     model = make_model(work / "model")
@@ -258,7 +284,8 @@ def measure(args) -> int:
         if not args.keep_cache and not args.reuse_cache:
             shutil.rmtree(cache, ignore_errors=True)
     load_after = os.getloadavg()
-    record = {"label": args.label, "code": commit, "baseline": base, "fixed": fixed, "runs": runs, "queries": args.queries,
+    record = {"label": args.label, "code": commit, "baseline": base, "fixed": fixed, "runs": runs,
+              "queries": args.queries,
               "index": args.index, "batch_size": BATCH_SIZE, "model_bytes": model_bytes,
               "load_before": load_before[0], "load_after": load_after[0], "cores": os.cpu_count(),
               "machine": platform.machine(), "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -269,51 +296,84 @@ def measure(args) -> int:
     return 0
 
 
+def stage_peak(stages: dict, name: str) -> float:
+    """A stage's peak RSS: the highest sample in it, or ``ru_maxrss`` at its end when that rose in the stage by more
+    than 1% (a spike between two samples; the few pages that move between two stages do not count). Results saved
+    before ``maxrss_at_end`` was recorded are read by the same rule, from the previous stages' peaks."""
+    names = list(stages)
+    s = stages[name]
+    if "maxrss_at_end" in s or "sampled_peak" not in s or s["peak_rss"] <= s["sampled_peak"]:
+        return s["peak_rss"]
+    prev = max((stages[n]["peak_rss"] for n in names[:names.index(name)]), default=0)
+    return s["peak_rss"] if s["peak_rss"] > prev * 1.01 else s["sampled_peak"]
+
+
 def section(records: list[dict]) -> str:
-    lines = [START, "## Scale: `embedgate eval` at 100k and 1M documents, peak memory and time per stage", ""]
+    exact = [r for r in records if r["index"] == "exact"]
+    approx = [r for r in records if r["index"] != "exact"]
     first = records[0]
-    lines += [
-        f"A 2-layer, 384-wide random BERT (tests/tiny_model.py, {first['model_bytes'] / 2**20:.1f} MiB of weights, "
-        f"batch {first['batch_size']}) on synthetic seeded corpora (12-word documents: a 2-word title and 10 words "
-        f"of text, 14 tokens each) and {first['queries']:,} queries, exact search, depth 100, CPU. Each row is a "
-        "fresh process through the library (`harness.evaluate.evaluate`); `cold` starts from an empty cache, "
-        "`warm` reruns on it. Peak RSS is `ru_maxrss`; per stage, the peak seen in that stage (psutil samples "
-        "every 20 ms and `ru_maxrss` at its end). Budget: peak <= baseline + 1.5 x (float32 embeddings of "
-        "documents and queries + model); the ratio column is (peak - baseline) / (embeddings + model).", ""]
+    lines = [START, "## Scale: `embedgate eval` at 100k and 1M documents, peak memory and time per stage", "",
+             f"A 2-layer, 384-wide random BERT (tests/tiny_model.py, {first['model_bytes'] / 2**20:.1f} MiB of "
+             f"weights, batch {first['batch_size']}) on synthetic seeded corpora (12-word documents: a 2-word title "
+             f"and 10 words of text, 14 tokens each) and {first['queries']:,} queries, depth 100, CPU. Each row is a "
+             "fresh process through the library (`harness.evaluate.evaluate`, what `embedgate eval` runs); `cold` "
+             "starts from an empty cache, `warm` reruns on it. Peak RSS is `ru_maxrss`; per stage, the peak seen "
+             "in that stage (psutil samples every 20 ms and `ru_maxrss` at its end). Budget: peak <= baseline + "
+             "1.5 x (float32 embeddings of documents and queries + model weights); *ratio* is (peak - baseline) / "
+             "(embeddings + model), *over fixed* the same from the fixed costs (the model run once and ranx's numba "
+             "code compiled, which do not grow with the corpus).", ""]
     for rec in records:
-        lines.append(f"- **{rec['label']}** ({rec['code'][:12]}): `{rec['command']}`; {rec['when']}; "
-                     f"{rec['machine']}, {rec['cores']} cores, load average {rec['load_before']:.2f} before / "
-                     f"{rec['load_after']:.2f} after; baseline {gib(rec['baseline']['maxrss'])}.")
-    lines += ["", "| code | documents | run | load data | encode | search | score | total | peak RSS | budget | "
-              "ratio (goal <= 1.5) |", "|---|---:|---|---|---|---|---|---:|---:|---:|---:|"]
+        lines.append(f"- **{rec['label']}** ({rec['code'][:12]}, index {rec['index']}): `{rec['command']}`; "
+                     f"{rec['when']}; {rec['machine']}, {rec['cores']} cores, load average "
+                     f"{rec['load_before']:.2f} before / {rec['load_after']:.2f} after; baseline "
+                     f"{gib(rec['baseline']['maxrss'])}" + (f", fixed costs {gib(rec['fixed']['maxrss'])}"
+                                                            if rec.get("fixed") else "") + ".")
 
     def cell(st: dict, name: str) -> str:
         s = st.get(name)
-        return f"{s['s']:.1f} s, {gib(s['peak_rss'])}" if s else ""
+        return f"{s['s']:.1f} s, {gib(stage_peak(st, name))}" if s else ""
 
-    for size in sorted({r["size"] for rec in records for r in rec["runs"]}):
-        for rec in records:
-            for r in rec["runs"]:
-                if r["size"] != size:
-                    continue
+    lines += ["", "| code | documents | run | load data | load model | encode | search | score | total | peak RSS "
+              "| budget | ratio (goal <= 1.5) | over fixed |",
+              "|---|---:|---|---|---|---|---|---|---:|---:|---:|---:|---:|"]
+    for size in sorted({r["size"] for rec in exact for r in rec["runs"]}):
+        for rec in exact:
+            for r in (r for r in rec["runs"] if r["size"] == size):
                 st = r["stages"]
                 lines.append(f"| {rec['label']} | {size:,} | {r['phase']} ({r['encoded']:,} encoded) | "
-                             f"{cell(st, 'load_data')} | {cell(st, 'encode')} | {cell(st, 'search')} | "
-                             f"{cell(st, 'score')} | {r['total_s']:.1f} s | {gib(r['maxrss'])} | "
-                             f"{gib(r['budget_bytes'])} | {r['ratio']:.2f} |")
-    if len(records) == 2:
-        a, b = records
-        lines += ["", f"Ratios {b['label']} / {a['label']}:", ""]
+                             f"{cell(st, 'load_data')} | {cell(st, 'load_model')} | {cell(st, 'encode')} | "
+                             f"{cell(st, 'search')} | {cell(st, 'score')} | {r['total_s']:.1f} s | "
+                             f"{gib(r['maxrss'])} | {gib(r['budget_bytes'])} | {r['ratio']:.2f} | "
+                             + (f"{r['ratio_fixed']:.2f}" if "ratio_fixed" in r else "") + " |")
+    if len(exact) == 2:
+        a, b = exact
+        lines += ["", f"{b['label']} / {a['label']}:", ""]
         for rb in b["runs"]:
             ra = next((r for r in a["runs"] if r["size"] == rb["size"] and r["phase"] == rb["phase"]), None)
             if ra:
-                lines.append(f"- {rb['size']:,} documents, {rb['phase']}: peak RSS x{rb['maxrss'] / ra['maxrss']:.2f}"
-                             f", encode time x{rb['stages']['encode']['s'] / ra['stages']['encode']['s']:.2f}, "
-                             f"search time x{rb['stages']['search']['s'] / ra['stages']['search']['s']:.2f}, total "
+                lines.append(f"- {rb['size']:,} documents, {rb['phase']}: peak RSS x{rb['maxrss'] / ra['maxrss']:.2f} "
+                             f"({gib(ra['maxrss'])} -> {gib(rb['maxrss'])}), encode stage "
+                             f"x{rb['stages']['encode']['s'] / ra['stages']['encode']['s']:.2f}, search "
+                             f"x{rb['stages']['search']['s'] / ra['stages']['search']['s']:.2f}, total "
                              f"x{rb['total_s'] / ra['total_s']:.2f}; NDCG@10 {ra['metrics']['ndcg@10']:.4f} -> "
-                             f"{rb['metrics']['ndcg@10']:.4f}")
-    lines += ["", "Load data and the rest (result assembly, content hash) are not in the stage columns' sum; "
-              "a shared machine: compare the ratios and the memory, not absolute seconds.", END]
+                             f"{rb['metrics']['ndcg@10']:.4f}, recall@100 {ra['metrics']['recall@100']:.4f} -> "
+                             f"{rb['metrics']['recall@100']:.4f}")
+    if approx:
+        ref = {(r["size"]): r for r in exact[-1]["runs"] if r["phase"] == "warm"} if exact else {}
+        lines += ["", "Approximate search on the same warm caches (the recall: of the exact top 100, on a seeded "
+                  "sample of the queries, as `conventions.index_recall` records it):", "",
+                  "| documents | index | settings | search (build + all queries) | exact search | recall@100 | "
+                  "NDCG@10 (exact) | peak RSS |", "|---:|---|---|---:|---:|---:|---:|---:|"]
+        for rec in approx:
+            for r in rec["runs"]:
+                rr, e = r["index_recall"], ref.get(r["size"])
+                params = ", ".join(f"{k} {v}" for k, v in rr["params"].items())
+                lines.append(f"| {r['size']:,} | {rec['index']} | {params} | {r['stages']['search']['s']:.1f} s | "
+                             + (f"{e['stages']['search']['s']:.1f} s" if e else "") + f" | {rr['recall']:.4f} "
+                             f"({rr['sample_queries']:,} queries, {rr['seconds']:.0f} s) | "
+                             f"{r['metrics']['ndcg@10']:.4f}" + (f" ({e['metrics']['ndcg@10']:.4f})" if e else "")
+                             + f" | {gib(r['maxrss'])} |")
+    lines += ["", "Shared machine: compare the ratios and the memory, not absolute seconds.", END]
     return "\n".join(lines)
 
 
@@ -337,13 +397,14 @@ def main() -> int:
     ap.add_argument("--index", default="exact")
     ap.add_argument("--code", help="a folder holding embedgate/ (another checkout) to measure instead")
     ap.add_argument("--ref", help="a git commit to measure (unpacked into the work folder)")
+    ap.add_argument("--snapshot", action="store_true", help="measure a copy of the working tree taken at the start")
     ap.add_argument("--work", default=os.environ.get("EMBEDGATE_BENCH_WORK", "/tmp/embedgate-bench-scale"))
     ap.add_argument("--keep-cache", action="store_true", help="keep each size's cache (for --reuse-cache)")
     ap.add_argument("--reuse-cache", help="warm runs on the cache a --keep-cache run of this label kept")
     ap.add_argument("--only-baselines", action="store_true",
                     help="measure the baseline and fixed costs again and add them to this label's saved results")
     ap.add_argument("--write", action="store_true", help="write BENCHMARKS.md from saved results")
-    ap.add_argument("--compare", default="before,after")
+    ap.add_argument("--compare", default="before,after", help="labels to write, comma-separated")
     args = ap.parse_args()
     return write(args) if args.write else measure(args)
 

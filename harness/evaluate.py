@@ -153,6 +153,11 @@ def evaluate(data: "str | Path | data_mod.RetrievalSet", model: "str | dict | Mo
         if ignore_identical_ids:
             ranking = [(d, s) for d, s in ranking if d != qid]
         rankings[qid] = ranking[:depth]
+    # an approximate index says how far it is from exact search: recall@depth on a seeded query sample (its time is
+    # in retrieve_s and index_recall.seconds); scoring then needs the rankings only, not the embeddings
+    recall = index_recall(q_vecs, doc_vecs, doc_ids, ranked, depth, index=index) \
+        if index != "exact" and serving is None else None
+    del q_vecs, doc_vecs, ranked
     t_ret = time.perf_counter()
     per_metric = score_with_memo(dataset.qrels, rankings, names, store.root / "scores" if store else None)
     t_score = time.perf_counter()
@@ -178,9 +183,7 @@ def evaluate(data: "str | Path | data_mod.RetrievalSet", model: "str | dict | Mo
         conventions={
             "depth": depth,
             "index": index,
-            # an approximate index says how far it is from exact search: recall@depth on a seeded query sample
-            **({"index_recall": index_recall(q_vecs, doc_vecs, doc_ids, ranked, depth, index=index)}
-               if index != "exact" and serving is None else {}),
+            **({"index_recall": recall} if recall else {}),
             "similarity": f"inner product on {'normalised' if loaded.spec.normalize else 'raw'} vectors, computed "
                           "in fp64, kept at fp32 precision (trec_eval's)",
             "tie_break": "score desc, then document id desc (trec_eval's order)",

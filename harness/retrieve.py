@@ -46,11 +46,9 @@ def _exact_chunk(faiss, queries: np.ndarray, docs: np.ndarray, k: int) -> list[t
 
     faiss finds candidates; they are rescored (``_rescore``) so that a score does not depend on the batch or chunk
     shape."""
-    index = faiss.IndexFlatIP(docs.shape[1])
-    index.add(docs)
     n = docs.shape[0]
     fetch = min(n, k + 8)
-    _, idx = index.search(queries, fetch)
+    _, idx = faiss.knn(queries, docs, fetch, metric=faiss.METRIC_INNER_PRODUCT)  # IndexFlatIP's search, no copy
     out = []
     for qi in range(len(queries)):
         q64 = queries[qi].astype(np.float64)
@@ -208,5 +206,5 @@ def index_recall(query_vectors: np.ndarray, doc_vectors: np.ndarray, doc_ids: Se
         per_query.append(min(got, len(truth)) / len(truth))
     return {"index": index, "params": index_params(index, len(doc_ids), k, **index_options), "k": k,
             "recall": round(float(np.mean(per_query)), 4) if per_query else None, "sample_queries": int(m),
-            "of_queries": int(nq), "seed": seed, "against": "exact search (faiss IndexFlatIP, chunked)",
+            "of_queries": int(nq), "seed": seed, "against": "exact search (chunked, rescored in fp64)",
             "seconds": round(time.perf_counter() - t0, 3)}
