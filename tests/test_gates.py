@@ -87,6 +87,19 @@ def test_regression_fails_and_lists_worst_queries():
         assert text in r.message
 
 
+def test_a_loss_the_interval_shows_is_not_blamed_on_the_suite_size():
+    """A candidate measurably worse than what it is compared with (min_absolute = 0, interval below 0): more queries
+    would not change that, so no "too small to show this" advice (seen on the Matryoshka suite, 2026-12-01)."""
+    b, c = shifted(300, -0.05, 0.05)
+    r = run_gate(gate("improvement", name="gain", metric="ndcg@10", min_absolute=0.0), make_ctx(b, c))
+    assert r.status == "fail" and r.ci[1] < 0 and r.mde > 0
+    assert "too small" not in r.message and "minimum detectable effect" not in r.message
+    spec = gate("non_inferiority", name="ni", metric="ndcg@10", margin=0.001)
+    bad = run_gate(spec, make_ctx(*shifted(40, -0.05, 0.02)))
+    assert bad.status == "fail" and bad.ci[1] < -0.001 and bad.mde > 0.001
+    assert "minimum detectable effect" not in bad.message
+
+
 def test_non_inferiority_and_forgetting():
     spec = gate("forgetting", name="guard", metric="ndcg@10", margin=0.01)
     assert run_gate(spec, make_ctx(*shifted(2000, 0.0, 0.05))).status == "pass"

@@ -504,7 +504,10 @@ def _run_trainer(recipe: Recipe, base, pairs, dev_set, ckpt_dir: Path, precision
     from .evaluator import HarnessEvaluator
     from .losses import build_loss
 
+    from embedgate.harness.models import quiet_loading
+
     set_seed(recipe.seed)
+    quiet_loading()  # no carriage-return "Loading weights" bar in a log file
     # fp32 weights whatever the precision (bf16/fp16 train under autocast); the Trainer places the model (DDP: one
     # device per process), CPU when there is no GPU
     model = SentenceTransformer(base.path, device=None if torch.cuda.is_available() else "cpu",

@@ -87,7 +87,8 @@ class Improvement(ComparativeGate):
         lines = [measured_line(cmp, ctx=ctx), f"  required: {requirement}"]
         underpowered = cmp.mde > max(req, 1e-12)
         needed = queries_needed(cmp.sd_difference, req, cmp.confidence) if underpowered else None
-        if status != PASS and underpowered:
+        # more queries can only settle an open question: a gain the interval rules out stays ruled out
+        if status == INCONCLUSIVE and underpowered:
             more = f"about {needed:,} queries with this spread would" if needed else "more queries would"
             lines.append(f"  the suite is too small to show this: minimum detectable effect {f4(cmp.mde)} "
                          f"(80% power, {cmp.n} queries, sd of differences {f4(cmp.sd_difference)}) > required "

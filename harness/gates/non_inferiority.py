@@ -37,7 +37,7 @@ class NonInferiority(ComparativeGate):
         what = "forgetting guard" if self.kind == "forgetting" else "non-inferiority"
         requirement = self.requirement(cmp.confidence)
         lines = [measured_line(cmp, with_p=False, ctx=ctx), f"  required ({what}): {requirement}"]
-        if status != PASS and underpowered:
+        if status != PASS and underpowered and cmp.ci[1] > -self.margin:  # not when the interval rules it out
             lines.append(f"  minimum detectable effect {f4(cmp.mde)} with {cmp.n} queries exceeds the margin "
                          f"{f4(self.margin)}")
         worst = worst_queries(ctx, self.metric)
