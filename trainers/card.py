@@ -97,7 +97,9 @@ def render_card(manifest: dict[str, Any], folder: Path | None = None) -> str:
         lines.append(f"- Hard negatives mined with the base model: {neg['pairs_out']} of {neg['pairs_in']} pairs "
                      f"kept with {neg['settings']['per_pair']} negative(s) each (relative margin "
                      f"{neg['settings']['relative_margin']} per {neg['settings']['margin_reference']}; "
-                     f"{neg['skipped_judged_positives']} judged positives kept out of the negatives).")
+                     f"{neg['skipped_judged_positives']} "
+                     f"{'clicked documents' if data.get('kind') == 'click-log' else 'judged positives'} kept out of "
+                     "the negatives).")
     if cont["clean"]:
         lines.append(f"- Contamination guard: clean against {', '.join(s['name'] for s in cont['checked_against'])} "
                      f"({cont['shared_documents']} training positives are also held-out positives: shared corpus).")
