@@ -27,7 +27,8 @@ nothing. Results are kept per label in the work folder; ``--write`` puts the lab
     nice -n 10 python bench/bench_scale.py --label before --ref 4576d73 --sizes 100000,1000000
     nice -n 10 python bench/bench_scale.py --label after --snapshot --sizes 100000,1000000 --keep-cache
     nice -n 10 python bench/bench_scale.py --label after-ivf --snapshot --index ivf --reuse-cache after
-    python bench/bench_scale.py --write --compare before,after,after-ivf
+    nice -n 10 python bench/bench_scale.py --label processes --snapshot --processes-sweep 1,2 --sizes 30000
+    python bench/bench_scale.py --write --compare before,after,after-ivf,processes
 """
 from __future__ import annotations
 
@@ -83,6 +84,7 @@ if mode == "fixed":
 
 data, model, cache, index = sys.argv[2:6]
 batch_size = int(sys.argv[6])
+processes = int(sys.argv[7]) if len(sys.argv) > 7 else 1
 import embedgate.harness.evaluate as ev
 from embedgate.harness import data as data_mod
 from embedgate.harness.metrics import DEFAULT_FAMILIES, metric_grid
@@ -117,7 +119,7 @@ threading.Thread(target=sampler, daemon=True).start()
 ks = [1, 3, 5, 10, 100]
 t0 = time.perf_counter()
 start_maxrss = maxrss()
-result = ev.evaluate(data, {"name": model, "batch_size": batch_size}, ks=ks, metrics=metric_grid(DEFAULT_FAMILIES, ks),
+result = ev.evaluate(data, {"name": model, "batch_size": batch_size, **({"processes": processes} if processes > 1 else {})}, ks=ks, metrics=metric_grid(DEFAULT_FAMILIES, ks),
                      cache=cache, index=index, show_progress=False)
 t1 = time.perf_counter()
 stop.set()
@@ -260,7 +262,21 @@ def measure(args) -> int:
     print(f"[{args.label}] baseline: {gib(base['maxrss'])} (imports done, nothing loaded); fixed costs: "
           f"{gib(fixed['maxrss'])} (the model run once, ranx compiled)", flush=True)
     runs = []
-    for n in args.sizes:
+    sweep = [int(x) for x in args.processes_sweep.split(",")] if args.processes_sweep else []
+    for n in args.sizes if sweep else ():
+        # cold runs only (a warm one encodes nothing), one per process count, each on an empty cache
+        data = make_data(work / f"data-{n}-{args.queries}", n, args.queries)
+        for procs in sweep:
+            cache = work / f"cache-{args.label}-{n}-p{procs}"
+            shutil.rmtree(cache, ignore_errors=True)
+            r = child(code, "eval", str(data), str(model), str(cache), args.index, str(BATCH_SIZE), str(procs))
+            shutil.rmtree(cache, ignore_errors=True)
+            r.update(size=n, phase="cold", processes=procs)
+            runs.append(r)
+            print(f"[{args.label}] {n} cold, {procs} process(es): encode {r['stages']['encode']['s']:.1f} s, "
+                  f"total {r['total_s']:.1f} s, parent peak {gib(r['maxrss'])}; ndcg@10 "
+                  f"{r['metrics']['ndcg@10']:.4f}", flush=True)
+    for n in args.sizes if not sweep else ():
         data = make_data(work / f"data-{n}-{args.queries}", n, args.queries)
         if args.reuse_cache:  # another label's kept cache: warm runs only (e.g. an approximate index)
             cache, phases = work / f"cache-{args.reuse_cache}-{n}", ("warm",)
@@ -285,6 +301,7 @@ def measure(args) -> int:
             shutil.rmtree(cache, ignore_errors=True)
     load_after = os.getloadavg()
     record = {"label": args.label, "code": commit, "baseline": base, "fixed": fixed, "runs": runs,
+              **({"processes_sweep": sweep} if sweep else {}),
               "queries": args.queries,
               "index": args.index, "batch_size": BATCH_SIZE, "model_bytes": model_bytes,
               "load_before": load_before[0], "load_after": load_after[0], "cores": os.cpu_count(),
@@ -309,8 +326,9 @@ def stage_peak(stages: dict, name: str) -> float:
 
 
 def section(records: list[dict]) -> str:
-    exact = [r for r in records if r["index"] == "exact"]
-    approx = [r for r in records if r["index"] != "exact"]
+    sweeps = [r for r in records if r.get("processes_sweep")]
+    exact = [r for r in records if r["index"] == "exact" and not r.get("processes_sweep")]
+    approx = [r for r in records if r["index"] != "exact" and not r.get("processes_sweep")]
     first = records[0]
     lines = [START, "## Scale: `embedgate eval` at 100k and 1M documents, peak memory and time per stage", "",
              f"A 2-layer, 384-wide random BERT (tests/tiny_model.py, {first['model_bytes'] / 2**20:.1f} MiB of "
@@ -387,6 +405,22 @@ def section(records: list[dict]) -> str:
                   "not under the exact-search budget. On these synthetic corpora encoded by a random model the "
                   "vectors have no cluster structure, which is the worst case for IVF: its recall here says why "
                   "the result records it, and is no estimate for a trained model's vectors."]
+    for rec in sweeps:
+        lines += ["", f"Encoding in several processes (`processes = N`, sentence-transformers' multi-process pool; "
+                  f"cold runs on empty caches, the same corpus; each worker gets cpu_count / N torch threads): "
+                  f"`{rec['command']}`; {rec['when']}; {rec['cores']} cores, load average "
+                  f"{rec['load_before']:.2f} before / {rec['load_after']:.2f} after.", "",
+                  "| documents | processes | encode (pool start included) | total | x one process (encode) | "
+                  "NDCG@10 | peak RSS of the parent |", "|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in rec["runs"]:
+            one = next((o for o in rec["runs"] if o["size"] == r["size"] and o["processes"] == 1), None)
+            ratio = f"x{r['stages']['encode']['s'] / one['stages']['encode']['s']:.2f}" if one else ""
+            lines.append(f"| {r['size']:,} | {r['processes']} | {r['stages']['encode']['s']:.1f} s | "
+                         f"{r['total_s']:.1f} s | {ratio} | {r['metrics']['ndcg@10']:.4f} | {gib(r['maxrss'])} |")
+        lines += ["", "The workers' memory is their own (not in the parent's peak). The workers share the "
+                  f"machine's {rec['cores']} cores with nothing gained in compute: N workers of cpu_count / N "
+                  "threads against one process of cpu_count threads, plus the pool's start-up (each worker imports "
+                  "torch and loads the model); the pool is for several GPUs or many cores."]
     lines += ["", "Shared machine: compare the ratios and the memory, not absolute seconds.", END]
     return "\n".join(lines)
 
@@ -411,6 +445,7 @@ def main() -> int:
     ap.add_argument("--index", default="exact")
     ap.add_argument("--code", help="a folder holding embedgate/ (another checkout) to measure instead")
     ap.add_argument("--ref", help="a git commit to measure (unpacked into the work folder)")
+    ap.add_argument("--processes-sweep", help="e.g. 1,2: cold runs per size with that many encoding processes")
     ap.add_argument("--snapshot", action="store_true", help="measure a copy of the working tree taken at the start")
     ap.add_argument("--work", default=os.environ.get("EMBEDGATE_BENCH_WORK", "/tmp/embedgate-bench-scale"))
     ap.add_argument("--keep-cache", action="store_true", help="keep each size's cache (for --reuse-cache)")
