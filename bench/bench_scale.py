@@ -27,7 +27,7 @@ nothing. Results are kept per label in the work folder; ``--write`` puts the lab
     nice -n 10 python bench/bench_scale.py --label before --ref 4576d73 --sizes 100000,1000000
     nice -n 10 python bench/bench_scale.py --label after --snapshot --sizes 100000,1000000 --keep-cache
     nice -n 10 python bench/bench_scale.py --label after-ivf --snapshot --index ivf --reuse-cache after
-    nice -n 10 python bench/bench_scale.py --label processes --snapshot --processes-sweep 1,2 --sizes 30000
+    nice -n 10 python bench/bench_scale.py --label processes --snapshot --processes-sweep 1,2 --sizes 20000
     python bench/bench_scale.py --write --compare before,after,after-ivf,processes
 """
 from __future__ import annotations
