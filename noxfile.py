@@ -23,7 +23,7 @@ def _install(session: nox.Session, extras: str) -> None:
 def tests(session: nox.Session) -> None:
     """The whole test suite (the README's test command, inside a fresh venv)."""
     _install(session, "cpu,test")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", *(session.posargs or ["-n", "2"]))
 
 
 @nox.session

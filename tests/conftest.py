@@ -17,6 +17,15 @@ DATASETS = Path(os.environ.get("EMBEDGATE_DATA", REPO.parent / "shared" / "datas
 # One cache for every test that uses the real model, kept between local runs (CI starts cold).
 TEST_CACHE = Path(os.environ.get("EMBEDGATE_TEST_CACHE", REPO / ".embedgate-cache" / "tests"))
 
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """`pytest -n 2` (pytest-xdist) hands out whole files: a module's expensive fixtures (a suite run, a real-model
+    encoding) are then built once, by one worker, as in a serial run."""
+    if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadfile"
+
+
 TINY_TEXTS = [
     "the governing law of this agreement is new york",
     "either party may terminate this agreement upon notice",

@@ -28,20 +28,6 @@ def test_scifact_every_metric_matches_trec_eval(scifact_result, datasets_dir):
     assert_matches_trec_eval(load(datasets_dir / "scifact").qrels, scifact_result.rankings)
 
 
-def test_acord_graded_metrics_match_trec_eval(datasets_dir, test_cache):
-    res = evaluate(datasets_dir / "acord", MINILM, metrics=ALL, cache=test_cache)
-    assert_matches_trec_eval(load(datasets_dir / "acord").qrels, res.rankings)
-    assert res.metrics["recall@10"] == pytest.approx(0.0517, abs=5e-5)
-    assert res.metrics["recall@100"] == pytest.approx(0.3041, abs=5e-5)
-    # ACORD clauses that agree on their first 256 tokens embed identically: 50 of the 57 rankings hold ties, and the
-    # tie order moves NDCG@10 and MRR@10 by 5-8%. One order for every metric, trec_eval's (id descending): NDCG@10
-    # is the datasets README's 0.1209 (graded, linear gain, trec_eval's ndcg_cut). Its MRR@10 of 0.3644 is the MS
-    # MARCO script's, which orders ties the other way; in trec_eval's order MRR@10 is 0.3366.
-    assert res.metrics["ndcg@10"] == pytest.approx(0.1209, abs=5e-5)
-    assert res.metrics["mrr@10"] == pytest.approx(0.3366, abs=5e-5)
-    assert res.conventions["queries_with_tied_scores"] == 50
-
-
 def test_warm_cache_encodes_nothing(datasets_dir, test_cache, scifact_result):
     again = evaluate(datasets_dir / "scifact", MINILM, metrics=["ndcg@10"], cache=test_cache)
     enc = again.timings["encode"]

@@ -422,7 +422,7 @@ def train(recipe: "Recipe | str | Path", *, resume: bool | None = None, overwrit
                 raise ConfigError(str(exc), path=recipe.path, field="hard_negatives") from None
         say(f"    {mining_stats['pairs_out']} of {mining_stats['pairs_in']} pairs got negatives; "
             f"{mining_stats['skipped_judged_positives']} "
-            f"{'clicked documents' if recipe.train.log else 'judged positives'} kept out of the negatives")
+            f"{'clicked documents' if recipe.train.source.kind == 'log' else 'judged positives'} kept out of the negatives")
 
     dev_set = None
     if recipe.dev:
