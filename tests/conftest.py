@@ -16,6 +16,13 @@ REPO = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("EMBEDGATE_DATA", REPO.parent / "shared" / "datasets"))
 # One cache for every test that uses the real model, kept between local runs (CI starts cold).
 TEST_CACHE = Path(os.environ.get("EMBEDGATE_TEST_CACHE", REPO / ".embedgate-cache" / "tests"))
+# Under `pytest -n N` each worker's torch gets cpu_count / N threads (set before torch is imported; the worker's
+# subprocesses inherit it): N workers of a full thread pool each would oversubscribe the cores.
+if os.environ.get("PYTEST_XDIST_WORKER") and "OMP_NUM_THREADS" not in os.environ:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // int(os.environ.get(
+        "PYTEST_XDIST_WORKER_COUNT", "1"))))
+    if "torch" in sys.modules:  # imported already (by a plugin): its pool is sized at the first parallel op
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 
