@@ -25,7 +25,6 @@ if os.environ.get("PYTEST_XDIST_WORKER") and "OMP_NUM_THREADS" not in os.environ
         sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
-
 def pytest_configure(config: pytest.Config) -> None:
     """`pytest -n 2` (pytest-xdist) hands out whole files: a module's expensive fixtures (a suite run, a real-model
     encoding) are then built once, by one worker, as in a serial run."""
