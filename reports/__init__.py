@@ -9,9 +9,23 @@
 """
 from __future__ import annotations
 
-from .html import render_html, report_path, write_report
-from .load import KNOWN_SCHEMAS, load_result, validate_result
-from .markdown import render_markdown
+import importlib
 
-__all__ = ["render_html", "write_report", "report_path", "render_markdown", "load_result", "validate_result",
-           "KNOWN_SCHEMAS"]
+# Imported on first use (PEP 562): `embedgate eval` and `embedgate gate` register the `report` subcommand through
+# this package, and jinja2 with the templates should not cost them an import when they write no report.
+_EXPORTS = {"render_html": "html", "write_report": "html", "report_path": "html", "render_markdown": "markdown",
+            "load_result": "load", "validate_result": "load", "KNOWN_SCHEMAS": "load"}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -94,6 +94,10 @@ def gate_view(gate: dict[str, Any], domain: tuple[float, float] | None = None,
         "observed": observed(gate), "threshold": th, "message": gate.get("message") or "",
         "head": message_head(gate.get("message")),
         "reason": message_reason(gate), "underpowered": bool(det.get("underpowered")),
+        # the gate decides whether more queries could change its verdict; results written before it said so: the
+        # rule of the time (an underpowered NOT SHOWN)
+        "too_small": bool(det["too_small"]) if "too_small" in det else
+        bool(det.get("underpowered")) and status == "inconclusive",
         "decided_by": gate.get("decided_by"),
         "strip": charts.ci_strip(gate.get("difference"), gate.get("ci"), status, reference=reference,
                                  reference_label=ref_label, domain=domain,

@@ -157,3 +157,21 @@ def test_gate_in_a_repo_with_its_own_reports_harness_and_trainers(user_repo, tin
         for got, want in zip(written["gates"], expected.gates):
             assert got["candidate"] == pytest.approx(want.candidate) and got["base"] == pytest.approx(want.base)
         assert f"{expected.gates[0].candidate:.4f}" in html.read_text()
+
+
+def test_eval_command_line_imports_no_other_subcommand():
+    """`embedgate eval` builds only its own parser: the report, training and generation shells (jinja2, the LLM
+    client) are not imported, which is a third of a warm run's time; `embedgate --help` still lists every command."""
+    probe = ("import sys\n"
+             "from embedgate.harness.shells.cli import build_parser, _command\n"
+             "p = build_parser(_command(['-v', 'eval', 'data', '--model', 'm']))\n"
+             "assert p.parse_args(['eval', 'data', '--model', 'm']).command == 'eval'\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jinja2', 'torch', 'anthropic')\n"
+             "             or m.startswith(('embedgate.reports', 'embedgate.trainers'))))\n"
+             "full = build_parser(None).format_help()\n"
+             "print(all(c in full for c in ('eval', 'gate', 'init', 'report', 'train', 'generate', 'export')))\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imported, full_help = proc.stdout.splitlines()
+    assert imported == "[]"
+    assert full_help == "True"

@@ -46,6 +46,7 @@ def test_same_gain_on_few_queries_is_not_shown_and_says_why():
     assert r.status == "inconclusive"  # ...but noise could give that
     assert "NOT SHOWN" in r.message and "minimum detectable effect" in r.message
     assert r.mde > r.threshold["required_difference"]
+    assert r.details["too_small"]  # the report marks the MDE from this, not from a rule of its own
 
 
 def test_small_gain_on_few_queries_is_not_shown_rather_than_failed():
@@ -94,10 +95,11 @@ def test_a_loss_the_interval_shows_is_not_blamed_on_the_suite_size():
     r = run_gate(gate("improvement", name="gain", metric="ndcg@10", min_absolute=0.0), make_ctx(b, c))
     assert r.status == "fail" and r.ci[1] < 0 and r.mde > 0
     assert "too small" not in r.message and "minimum detectable effect" not in r.message
+    assert r.details["underpowered"] and not r.details["too_small"]
     spec = gate("non_inferiority", name="ni", metric="ndcg@10", margin=0.001)
     bad = run_gate(spec, make_ctx(*shifted(40, -0.05, 0.02)))
     assert bad.status == "fail" and bad.ci[1] < -0.001 and bad.mde > 0.001
-    assert "minimum detectable effect" not in bad.message
+    assert "minimum detectable effect" not in bad.message and not bad.details["too_small"]
 
 
 def test_non_inferiority_and_forgetting():
@@ -107,6 +109,7 @@ def test_non_inferiority_and_forgetting():
     assert bad.status == "fail" and bad.ci[1] < -0.01
     small = run_gate(spec, make_ctx(*shifted(8, 0.0, 0.2, seed=1)))
     assert small.status in ("inconclusive", "fail") and "minimum detectable effect" in small.message
+    assert small.details["too_small"]
 
 
 def test_absolute_and_regression_budget():

@@ -700,3 +700,19 @@ def test_settings_line_says_what_each_kind_of_system_is():
         "legal-v3 \u00b7 float16 \u00b7 query prompt \u201cquery: \u201d"
     assert settings_line("colbert", {"kind": "colbert", "nbits": 2, "model": "x"}) == "nbits=2, model=x"
     assert len(settings_line("hybrid", {"systems": ["s" * 60] * 4})) == 140  # clipped, not wrapped forever
+
+
+def test_mde_is_marked_where_the_gate_says_more_queries_could_change_it():
+    """The gate decides whether the suite is too small (its detail ``too_small``); the report marks that MDE cell
+    and no other, whatever the status: a non-inferiority FAIL whose interval still reaches past the margin is
+    marked, a NOT SHOWN whose gate says otherwise is not. Results written before the detail existed keep the rule of
+    their time (an underpowered NOT SHOWN)."""
+    from embedgate.reports.view import gate_view
+
+    base = {"name": "g", "kind": "non_inferiority", "metric": "ndcg@10", "mde": 0.03, "ci": [-0.05, 0.01],
+            "difference": -0.02, "n_queries": 57}
+    assert gate_view({**base, "status": "fail", "details": {"underpowered": True, "too_small": True}})["too_small"]
+    assert not gate_view({**base, "status": "inconclusive",
+                          "details": {"underpowered": True, "too_small": False}})["too_small"]
+    assert gate_view({**base, "status": "inconclusive", "details": {"underpowered": True}})["too_small"]
+    assert not gate_view({**base, "status": "fail", "details": {"underpowered": True}})["too_small"]

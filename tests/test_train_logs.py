@@ -256,6 +256,7 @@ def test_a_recipe_with_a_log_gives_the_trainer_its_rows(log, acord, tmp_path):
         assert p.clicks == exp["pairs"][(p.query, p.positive_id)]
     # mining never takes a clicked document: every click of a query counts as its judged positive
     assert pairs.judged[frame["query"].iloc[0]] == {texts[d] for d in exp["clicked"][frame["query"].iloc[0]]}
+    assert pairs.judged_label == "clicked documents"  # what mining's statistics, the log and the card call them
     info = pairs.describe()
     assert info["kind"] == "click-log" and info["rules"]["before"] == CUT and info["columns"]["session"] is None
     # the guard checks the log's queries, positives and negatives against the suite's held-out queries

@@ -87,7 +87,12 @@ def test_mining_never_takes_a_judged_positive_as_a_negative(graded, tiny_model):
         assert not set(p.negatives) & ps.judged[p.query]
         assert p.positive not in p.negatives
     # gl3 (judged 1) would otherwise be a candidate for q1: the statistics count it as kept out
-    assert stats["skipped_judged_positives"] >= 1
+    assert stats["skipped_judged_positives"] >= 1 and stats["kept_out"] == "judged positives"
+    # what was kept out is named by the pairs' source, once: the log's pairs say clicked documents
+    import dataclasses
+
+    _, log_stats = mine(dataclasses.replace(ps, judged_label="clicked documents"), base, settings, cache=None)
+    assert log_stats["kept_out"] == "clicked documents"
     # the two pairs of q1 take different negatives from the query's list (round robin)
     q1 = [p.negatives for p in mined.pairs if p.query_id == "q1"]
     assert q1[0] != q1[1]

@@ -9,6 +9,8 @@ from typing import Any
 
 from embedgate.harness.io import atomic_write_text
 
+from .pairs import kept_out
+
 
 def _display(path: str | Path) -> str:
     """A path as a reader can type it: relative when under the working directory, else absolute."""
@@ -98,7 +100,7 @@ def render_card(manifest: dict[str, Any], folder: Path | None = None) -> str:
                      f"kept with {neg['settings']['per_pair']} negative(s) each (relative margin "
                      f"{neg['settings']['relative_margin']} per {neg['settings']['margin_reference']}; "
                      f"{neg['skipped_judged_positives']} "
-                     f"{'clicked documents' if data.get('kind') == 'click-log' else 'judged positives'} kept out of "
+                     f"{kept_out(neg)} kept out of "
                      "the negatives).")
     if cont["clean"]:
         lines.append(f"- Contamination guard: clean against {', '.join(s['name'] for s in cont['checked_against'])} "

@@ -497,7 +497,7 @@ def to_pair_set(result: LogPairs, texts: dict[str, str], *, source: dict[str, An
     judged = {q: {texts[d] for d in docs if d in texts} for q, docs in result.clicked.items()}
     return PairSet(pairs=rows, source={**source, "stats": stats, "max_pairs": max_pairs,
                                        "max_per_query": max_per_query, "seed": seed},
-                   corpus=corpus_texts, judged=judged)
+                   corpus=corpus_texts, judged=judged, judged_label="clicked documents")
 
 
 def pairs_from_log(path: str | Path, *, columns: LogColumns | None = None, rules: LogRules | None = None,

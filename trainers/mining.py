@@ -217,6 +217,7 @@ def mine(pairs: PairSet, model: LoadedModel, settings: MiningSettings, cache: Em
         "candidate_pool": len(pairs.corpus) if pairs.corpus is not None else len({p.positive for p in pairs.pairs}),
         "negatives_available_per_pair": _quantiles(pool_sizes),
         "skipped_judged_positives": skipped_judged,
+        "kept_out": pairs.judged_label,  # what those skipped documents are: the training log and the card say this
         "skipped_by_pair_margin": skipped_margin if by_pair else None,
         "positive_scores": _quantiles(pos_scores),
         "negative_scores": _quantiles(neg_scores),
@@ -226,4 +227,4 @@ def mine(pairs: PairSet, model: LoadedModel, settings: MiningSettings, cache: Em
         "encode_seconds": round(encoder.seconds, 2),
     }
     return PairSet(pairs=out, source={**pairs.source, "hard_negatives": True}, corpus=pairs.corpus,
-                   judged=pairs.judged), stats
+                   judged=pairs.judged, judged_label=pairs.judged_label), stats

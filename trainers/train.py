@@ -414,6 +414,7 @@ def train(recipe: "Recipe | str | Path", *, resume: bool | None = None, overwrit
         timer.stage("mining", f"mining hard negatives with the base model ({recipe.mining.num_negatives} per "
                     f"query, relative margin {recipe.mining.relative_margin}, per {recipe.mining.margin_reference})")
         from .mining import mine
+        from .pairs import kept_out
 
         with processes.main_process_first():  # rank 0 encodes; the others read its cache entries
             try:
@@ -422,7 +423,7 @@ def train(recipe: "Recipe | str | Path", *, resume: bool | None = None, overwrit
                 raise ConfigError(str(exc), path=recipe.path, field="hard_negatives") from None
         say(f"    {mining_stats['pairs_out']} of {mining_stats['pairs_in']} pairs got negatives; "
             f"{mining_stats['skipped_judged_positives']} "
-            f"{'clicked documents' if recipe.train.source.kind == 'log' else 'judged positives'} kept out of the negatives")
+            f"{kept_out(mining_stats)} kept out of the negatives")
 
     dev_set = None
     if recipe.dev:
@@ -478,7 +479,7 @@ def _reload_rows(path: Path, like):
 
     loaded = read_pairs_file(path)
     return PairSet(pairs=loaded.pairs, source=like.source | {"hard_negatives": loaded.n_negatives > 0},
-                   corpus=like.corpus, judged=like.judged)
+                   corpus=like.corpus, judged=like.judged, judged_label=like.judged_label)
 
 
 def _skip_final_save_callback():

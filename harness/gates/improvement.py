@@ -88,7 +88,8 @@ class Improvement(ComparativeGate):
         underpowered = cmp.mde > max(req, 1e-12)
         needed = queries_needed(cmp.sd_difference, req, cmp.confidence) if underpowered else None
         # more queries can only settle an open question: a gain the interval rules out stays ruled out
-        if status == INCONCLUSIVE and underpowered:
+        too_small = status == INCONCLUSIVE and underpowered
+        if too_small:
             more = f"about {needed:,} queries with this spread would" if needed else "more queries would"
             lines.append(f"  the suite is too small to show this: minimum detectable effect {f4(cmp.mde)} "
                          f"(80% power, {cmp.n} queries, sd of differences {f4(cmp.sd_difference)}) > required "
@@ -101,5 +102,5 @@ class Improvement(ComparativeGate):
         return self.result(ctx.dataset_label, status, lines, verdict=verdict, requirement=requirement,
                            reference=Reference(value=req, label="required gain") if req > 0 else None,
                            **interval_fields(cmp), worst_queries=worst, threshold=threshold,
-                           details={"underpowered": underpowered, "significant": significant,
-                                    "queries_needed": needed})
+                           details={"underpowered": underpowered, "too_small": too_small,
+                                    "significant": significant, "queries_needed": needed})

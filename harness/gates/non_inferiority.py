@@ -37,7 +37,9 @@ class NonInferiority(ComparativeGate):
         what = "forgetting guard" if self.kind == "forgetting" else "non-inferiority"
         requirement = self.requirement(cmp.confidence)
         lines = [measured_line(cmp, with_p=False, ctx=ctx), f"  required ({what}): {requirement}"]
-        if status != PASS and underpowered and cmp.ci[1] > -self.margin:  # not when the interval rules it out
+        # more queries could change the verdict only while the interval still reaches past the margin
+        too_small = status != PASS and underpowered and cmp.ci[1] > -self.margin
+        if too_small:
             lines.append(f"  minimum detectable effect {f4(cmp.mde)} with {cmp.n} queries exceeds the margin "
                          f"{f4(self.margin)}")
         worst = worst_queries(ctx, self.metric)
@@ -47,7 +49,7 @@ class NonInferiority(ComparativeGate):
         return self.result(ctx.dataset_label, status, lines, verdict=verdict, requirement=requirement,
                            reference=Reference(value=-self.margin, label="margin"), **fields,
                            threshold={"margin": self.margin}, worst_queries=worst,
-                           details={"underpowered": underpowered})
+                           details={"underpowered": underpowered, "too_small": too_small})
 
 
 class Forgetting(NonInferiority):

@@ -3,6 +3,7 @@ exit codes (0 ok, 1 gate failed, 2 bad input)."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -116,11 +117,28 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The other subcommands, each registered by its own module (imported only when that subcommand is built).
+SUBCOMMANDS = {"gate": "embedgate.harness.shells.gate", "init": "embedgate.harness.shells.init",
+               "report": "embedgate.reports.cli", "train": "embedgate.trainers.cli",
+               "generate": "embedgate.trainers.generate.cli", "export": "embedgate.harness.shells.export"}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or (``only``) just the subcommand about to run: a warm `embedgate eval` should not
+    import what `generate` or `report` need for their defaults and help."""
     parser = argparse.ArgumentParser(prog="embedgate", description="Evaluate and gate fine-tuned embedding models.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is loaded and cached (INFO)")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    if only in (None, "eval"):
+        _add_eval(sub)
+    for name, module in SUBCOMMANDS.items():
+        if only in (None, name):
+            importlib.import_module(module).add_parser(sub)
+    return parser
+
+
+def _add_eval(sub) -> None:
     p = sub.add_parser("eval", help="evaluate one model on one retrieval set")
     p.add_argument("data", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) or saved HF dataset")
     _add_model_options(p)
@@ -137,21 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="drop a hit whose id equals the query id (BEIR's default; off here unless asked)")
     p.set_defaults(func=cmd_eval)
 
-    from embedgate.reports.cli import add_parser as add_report
-    from embedgate.trainers.cli import add_parser as add_train
-    from embedgate.trainers.generate.cli import add_parser as add_generate
 
-    from .export import add_parser as add_export
-    from .gate import add_parser as add_gate
-    from .init import add_parser as add_init
-
-    for add in (add_gate, add_init, add_report, add_train, add_generate, add_export):
-        add(sub)
-    return parser
+def _command(argv: list[str]) -> str | None:
+    """The subcommand named on the command line, if it is a known one (else the full parser reports the error)."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg == "eval" or arg in SUBCOMMANDS else None
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
