@@ -120,12 +120,14 @@ def content_hash(data: Path) -> str:
 
 
 def describe(data: Path) -> dict:
-    qrels = read_qrels(data / "qrels" / "test.tsv")
-    with (data / "corpus.jsonl").open(encoding="utf-8") as fh:
-        docs = sum(1 for line in fh if line.strip())
-    return {"path": str(data), "sha256": content_hash(data), "documents": docs,
-            "queries": len({q for q, _, s in qrels if s > 0}), "judgments": len(qrels),
-            "zero_judgments": sum(1 for *_, s in qrels if s <= 0)}
+    """The set as embedgate reads it (its loader's counts and content hash), and the files' hash, which is the
+    revision mteb's task is given."""
+    from embedgate.harness.data import load
+
+    info = load(data, split="test").describe()
+    return {"path": str(data), "sha256": content_hash(data), "content_hash": info["content_hash"],
+            "documents": info["n_documents"], "queries": info["n_queries"], "judgments": info["n_judgments"],
+            "zero_judgments": info["n_judgments"] - info["n_positive_judgments"]}
 
 
 # --------------------------------------------------------------------------------------------------- mteb (child)
