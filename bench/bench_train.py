@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 SECTION = "## Training throughput"
+START, END = "<!-- bench_train:start -->", "<!-- bench_train:end -->"
 
 
 def bare_run(model_path: str, pairs, args_in, workdir: Path) -> dict:
@@ -91,16 +92,21 @@ def embedgate_run(recipe: Path, workdir: Path) -> dict:
 
 
 def write_section(text: str, path: Path) -> None:
-    """Replace (or append) only this section of BENCHMARKS.md; other sections are left as they are."""
+    """Replace (or append) only this section of BENCHMARKS.md, between its markers; other sections are left as they
+    are. A file from before the markers: the section runs from its heading to the next heading or marker."""
     from embedgate.harness.io import atomic_write_text
 
     old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    start = old.find(SECTION)
-    if start == -1:
-        new = old.rstrip("\n") + "\n\n" + text
+    block = f"{START}\n{text.rstrip()}\n{END}\n"
+    if START in old and END in old:
+        rest = old[old.index(END) + len(END):].lstrip("\n")
+        new = old[:old.index(START)] + block + ("\n" + rest if rest else "")
+    elif SECTION in old:
+        start = old.find(SECTION)
+        ends = [i for i in (old.find("\n## ", start + 1), old.find("\n<!-- ", start + 1)) if i != -1]
+        new = old[:start] + block + ("\n" + old[min(ends) + 1:] if ends else "")
     else:
-        nxt = old.find("\n## ", start + len(SECTION))
-        new = old[:start] + text + (old[nxt + 1:] if nxt != -1 else "")
+        new = old.rstrip("\n") + "\n\n" + block
     atomic_write_text(path, new.rstrip("\n") + "\n")
 
 
