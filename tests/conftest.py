@@ -32,16 +32,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.dist = "loadfile"
 
 
-# The longest files (the real MiniLM encoding all of scifact takes one worker about 12 minutes) run first: handed
-# out last, they would finish minutes after the other worker has run out of files.
-SLOWEST_FIRST = ("test_real_minilm.py", "test_real_minilm_acord.py")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
-
-
 TINY_TEXTS = [
     "the governing law of this agreement is new york",
     "either party may terminate this agreement upon notice",
