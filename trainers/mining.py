@@ -18,6 +18,7 @@ training manifest.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import time
@@ -226,5 +227,5 @@ def mine(pairs: PairSet, model: LoadedModel, settings: MiningSettings, cache: Em
         "seconds": round(time.perf_counter() - t0, 2),
         "encode_seconds": round(encoder.seconds, 2),
     }
-    return PairSet(pairs=out, source={**pairs.source, "hard_negatives": True}, corpus=pairs.corpus,
-                   judged=pairs.judged, judged_label=pairs.judged_label), stats
+    # the same set with new rows: corpus, judged positives and their label carry over, whatever fields PairSet gains
+    return dataclasses.replace(pairs, pairs=out, source={**pairs.source, "hard_negatives": True}), stats

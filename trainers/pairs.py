@@ -50,10 +50,13 @@ class TrainingPair:
         return out
 
 
+JUDGED_POSITIVES = "judged positives"
+
+
 def kept_out(stats: dict[str, Any]) -> str:
     """What mining kept out of the negatives, in words, as it recorded it (manifests before it did: judged
     positives, the only kind there was)."""
-    return stats.get("kept_out") or "judged positives"
+    return stats.get("kept_out") or JUDGED_POSITIVES
 
 
 @dataclass
@@ -64,7 +67,7 @@ class PairSet:
     source: dict[str, Any]
     corpus: list[str] | None = None  # candidate negatives (a retrieval set's corpus); None: the positives column
     judged: dict[str, set[str]] = field(default_factory=dict)  # query text -> texts of every judged positive
-    judged_label: str = "judged positives"  # what ``judged`` holds, in words (a search log: its clicked documents)
+    judged_label: str = JUDGED_POSITIVES  # what ``judged`` holds, in words (a search log: its clicked documents)
 
     @property
     def n_negatives(self) -> int:

@@ -22,6 +22,7 @@ import os
 import shutil
 import sys
 import time
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -475,11 +476,11 @@ def train(recipe: "Recipe | str | Path", *, resume: bool | None = None, overwrit
 
 
 def _reload_rows(path: Path, like):
-    from .pairs import PairSet, read_pairs_file
+    from .pairs import read_pairs_file
 
     loaded = read_pairs_file(path)
-    return PairSet(pairs=loaded.pairs, source=like.source | {"hard_negatives": loaded.n_negatives > 0},
-                   corpus=like.corpus, judged=like.judged, judged_label=like.judged_label)
+    return dataclasses.replace(like, pairs=loaded.pairs,
+                               source=like.source | {"hard_negatives": loaded.n_negatives > 0})
 
 
 def _skip_final_save_callback():
