@@ -30,6 +30,19 @@ def pytest_configure(config: pytest.Config) -> None:
     encoding) are then built once, by one worker, as in a serial run."""
     if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadfile"
+        # xdist would hand out the files with the most tests first; the order below (slowest first) is kept instead
+        config.option.loadscopereorder = False
+
+
+# The longest files run first: the real MiniLM encoding all of scifact takes one worker about 12 minutes, and handed
+# out late (xdist's default order puts a 3-test file near the end) it finishes long after the other worker has run
+# out of files.
+SLOWEST_FIRST = ("test_real_minilm.py", "test_real_minilm_acord.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
 TINY_TEXTS = [
