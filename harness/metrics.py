@@ -18,19 +18,19 @@ import numpy as np
 
 from .errors import ConfigError
 
+# each family and ranx's function for it (in ranx.metrics)
 FAMILIES = {
     "ndcg": "ndcg",
-    "mrr": "mrr",
+    "mrr": "reciprocal_rank",
     "recall": "recall",
     "precision": "precision",
-    "map": "map",
+    "map": "average_precision",
     "hit": "hit_rate",
 }
 ALIASES = {"hit_rate": "hit", "success": "hit", "p": "precision", "r": "recall", "rr": "mrr", "ap": "map"}
 DEFAULT_KS = (1, 3, 5, 10, 100)
 DEFAULT_FAMILIES = ("ndcg", "mrr", "recall", "precision", "map", "hit")
 _NAME_RE = re.compile(r"^([a-z_]+)@(\d+)$")
-_EMPTY_DOC = "\x00embedgate:no-document"
 
 
 def parse_metric(name: str) -> tuple[str, int]:
@@ -64,47 +64,57 @@ def normalize_metrics(names: Iterable[str]) -> list[str]:
     return out
 
 
-def _ranx_run(rankings: Mapping[str, Sequence[tuple[str, float]]]) -> dict[str, dict[str, float]]:
-    run: dict[str, dict[str, float]] = {}
-    for qid, ranking in rankings.items():
-        if not ranking:
-            run[qid] = {_EMPTY_DOC: 0.0}
-            continue
-        n = len(ranking)
-        run[qid] = {doc_id: float(n - r) for r, (doc_id, _) in enumerate(ranking)}
-    return run
+def _padded(rows: list[list[tuple[int, float]]]) -> np.ndarray:
+    """Per-query (document number, score) rows as one (queries, longest, 2) float64 array, each query's rows in
+    order, padded with document -1 (no document has that number, so padding matches nothing) and score 0."""
+    width = max(1, max((len(r) for r in rows), default=0))
+    out = np.zeros((len(rows), width, 2), dtype=np.float64)
+    out[:, :, 0] = -1.0
+    for i, r in enumerate(rows):
+        if r:
+            out[i, :len(r)] = r
+    return out
 
 
 def score_queries(qrels: Mapping[str, Mapping[str, int]], rankings: Mapping[str, Sequence[tuple[str, float]]],
                   metrics: Iterable[str]) -> dict[str, dict[str, float]]:
-    """{metric: {query id: value}} for every query in ``qrels``; a query missing from ``rankings`` scores 0."""
-    from ranx import Qrels, Run, evaluate
+    """{metric: {query id: value}} for every query in ``qrels``; a query missing from ``rankings`` scores 0.
 
+    ranx's metric functions receive plain arrays: documents numbered, each ranking in the harness's order with
+    rank-derived scores (so ranx cannot reorder ties), the judgments sorted by grade. ranx's ``Qrels``/``Run``
+    would build numba typed dicts, which compile in every new process (about 10 s); the kernels on arrays compile
+    once and are cached on disk. Padding with a document number that nothing has changes no metric: each kernel
+    counts judged documents only, divides by k or by the number judged relevant, and cuts the ranking at
+    min(k, length), where padded places add nothing."""
     names = normalize_metrics(metrics)
     qids = list(qrels)
     if not qids:
         return {m: {} for m in names}
+    number: dict[str, int] = {}
+    judged: list[list[tuple[int, float]]] = []
+    ranked: list[list[tuple[int, float]]] = []
     for qid in qids:
-        if not any(r > 0 for r in qrels[qid].values()):
+        # only positive judgments: zero or negative ones change no metric here
+        positive = sorted(((number.setdefault(d, len(number)), float(r)) for d, r in qrels[qid].items() if r > 0),
+                          key=lambda row: -row[1])
+        if not positive:
             raise ValueError(f"query {qid!r} has no positive judgment; the loader should have excluded it")
-    run = _ranx_run({q: rankings.get(q, []) for q in qids})
-    # ranx keeps only positive judgments in Qrels; zero/negative ones do not change any metric here.
-    rq = Qrels({q: {d: int(r) for d, r in qrels[q].items() if r > 0} for q in qids})
-    rr = Run(run)
-    ranx_names = [f"{FAMILIES[f]}@{k}" for f, k in map(parse_metric, names)]
+        judged.append(positive)
+        ranking = rankings.get(qid, [])
+        n = len(ranking)
+        ranked.append([(number.setdefault(d, len(number)), float(n - r)) for r, (d, _) in enumerate(ranking)])
+    from ranx import metrics as ranx_metrics
+
+    qrels_arr, run_arr = _padded(judged), _padded(ranked)
+    out: dict[str, dict[str, float]] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numba type-safety warnings on first compile
-        values = evaluate(rq, rr, ranx_names, return_mean=False, make_comparable=True)
-    if len(ranx_names) == 1:
-        values = {ranx_names[0]: values}
-    ranx_order = list(rq.keys())
-    out: dict[str, dict[str, float]] = {}
-    for name, rname in zip(names, ranx_names):
-        arr = np.asarray(values[rname], dtype=np.float64)
-        if not np.isfinite(arr).all():
-            raise FloatingPointError(f"{name} is not finite for some query")
-        by_q = dict(zip(ranx_order, arr.tolist()))
-        out[name] = {q: by_q[q] for q in qids}
+        for name in names:
+            family, k = parse_metric(name)
+            arr = np.asarray(getattr(ranx_metrics, FAMILIES[family])(qrels_arr, run_arr, k, 1), dtype=np.float64)
+            if arr.shape != (len(qids),) or not np.isfinite(arr).all():
+                raise FloatingPointError(f"{name} is not finite for some query")
+            out[name] = dict(zip(qids, arr.tolist()))
     return out
 
 
