@@ -58,7 +58,11 @@ def default_data() -> str:
 
 
 def child_env(**extra: str) -> dict:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **extra}
+    """Offline, and with Python writing bytecode as it does by default: a machine that sets PYTHONDONTWRITEBYTECODE
+    (this one does) would have each process compile again every module without a .pyc (sentence-transformers'
+    here, and an editable checkout's), on both sides."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **extra}
 
 
 # --------------------------------------------------------------------------------------------------- the data
@@ -376,7 +380,9 @@ def section(res: dict) -> str:
              f"batch {res['batch_size']}, CPU). mteb runs it as an `AbsTaskRetrieval` subclass whose `load_data` "
              "reads the BEIR files, through `mteb.evaluate(model_meta, task, cache=ResultCache(folder))`, the "
              "registry's ModelMeta loading the model from the local copy. Every run is a fresh process timed around "
-             f"the subprocess (imports and model loading included); best of {len(res['repeats'])}.{subset}",
+             f"the subprocess (imports and model loading included), writing bytecode as Python does by default "
+             f"(PYTHONDONTWRITEBYTECODE, which this machine sets, is unset for both); best of "
+             f"{len(res['repeats'])}.{subset}",
              "", "| run | reuses | wall time | NDCG@10 | texts encoded |", "|---|---|---|---|---|"]
     for key in first:
         label, reuses = LABELS[key]

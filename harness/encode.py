@@ -41,7 +41,7 @@ from typing import Iterator, Protocol, Sequence
 
 import numpy as np
 
-from .io import atomic_write_text
+from .io import atomic_write_text, default_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +51,6 @@ DEFAULT_CHUNK = 16_384  # texts per encode call when the encoder sets no chunk_s
 SHARD_BYTES = 128 * 2**20  # at most this much of vectors per shard file
 _COPY_ROWS = 16_384  # rows gathered from a memory-mapped shard per step
 _READ_BLOCK = 2**20
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("EMBEDGATE_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "embedgate"
 
 
 def text_hash(text: str) -> bytes:

@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,49 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
                 break
             h.update(block)
     return h.hexdigest()
+
+
+def default_cache_dir() -> Path:
+    """``$EMBEDGATE_CACHE``, else ``$XDG_CACHE_HOME/embedgate`` (``~/.cache/embedgate``)."""
+    env = os.environ.get("EMBEDGATE_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "embedgate"
+
+
+def sha256_file_remembered(path: str | Path, memo_dir: Path | None = None, min_bytes: int = 1 << 20,
+                           settle_s: float = 2.0) -> str:
+    """sha256 of a file, remembered across processes under the file's identity (real path, device, inode, size,
+    modification and change times in ns): hashing a multi-GB weights file again costs seconds on every warm run.
+    Every write to a file sets its change time, which only the clock sets; the clock ticks coarsely, so (as git
+    does for its index) a digest is remembered only for a file unchanged for ``settle_s`` before it was hashed and
+    while it was. Files under ``min_bytes`` are hashed each time; a memo that is missing, damaged or cannot be
+    written is recomputed (or not kept)."""
+    real = os.path.realpath(path)
+    st = os.stat(real)
+    if st.st_size < min_bytes:
+        return sha256_file(real)
+    identity = {"path": real, "dev": st.st_dev, "ino": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                "ctime_ns": st.st_ctime_ns}
+    memo = (memo_dir or default_cache_dir() / "digests") / f"{sha256_text(real)[:32]}.json"
+    try:
+        stored = json.loads(memo.read_text(encoding="utf-8"))
+        digest = stored.get("sha256")
+        if {k: stored.get(k) for k in identity} == identity and isinstance(digest, str) and len(digest) == 64:
+            return digest
+    except (OSError, ValueError, AttributeError):
+        pass
+    started_ns = time.time_ns()
+    digest = sha256_file(real)
+    after = os.stat(real)
+    settled = started_ns - max(st.st_mtime_ns, st.st_ctime_ns) > settle_s * 1e9
+    if settled and (after.st_mtime_ns, after.st_ctime_ns, after.st_size) == (st.st_mtime_ns, st.st_ctime_ns,
+                                                                             st.st_size):
+        try:
+            atomic_write_text(memo, json.dumps({**identity, "sha256": digest}) + "\n")
+        except OSError:
+            pass
+    return digest
 
 
 def json_reason(exc) -> str:

@@ -101,9 +101,9 @@ def resolve_model_path(name: str, revision: str | None = None) -> tuple[str, str
 
 @lru_cache(maxsize=64)
 def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    from .io import sha256_file
+    from .io import sha256_file_remembered
 
-    return sha256_file(path)
+    return sha256_file_remembered(path)
 
 
 def weights_fingerprint(folder: str | Path) -> str:

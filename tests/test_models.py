@@ -85,3 +85,46 @@ def test_bad_specs(spec, field):
 
 def test_trust_remote_code_is_off_by_default():
     assert ModelSpec("x").trust_remote_code is False
+
+
+def test_a_weights_digest_is_remembered_across_processes_until_the_file_changes(tmp_path, monkeypatch):
+    """Hashing multi-GB weights on every warm run costs seconds: the digest is kept under the file's identity and
+    recomputed when a write changes it, even one that keeps the size and puts the old mtime back."""
+    import hashlib
+    import os
+    import time
+
+    from embedgate.harness import io
+
+    weights, memo = tmp_path / "model.safetensors", tmp_path / "digests"
+    weights.write_bytes(bytes(range(256)) * 8192)  # 2 MiB
+    old = time.time_ns() - 10**10
+    os.utime(weights, ns=(old, old))
+    time.sleep(0.05)
+    want = hashlib.sha256(weights.read_bytes()).hexdigest()
+    # only a file unchanged for settle_s is remembered (its ctime is now: the utime above changed it)
+    assert io.sha256_file_remembered(weights, memo, settle_s=0.01) == want
+    assert len(list(memo.glob("*.json"))) == 1
+    real_hash = io.sha256_file
+    monkeypatch.setattr(io, "sha256_file", lambda path: pytest.fail("hashed again"))
+    assert io.sha256_file_remembered(weights, memo, settle_s=0.01) == want
+
+    raw = bytearray(weights.read_bytes())
+    raw[-10] ^= 0x01
+    weights.write_bytes(bytes(raw))
+    os.utime(weights, ns=(old, old))  # same size, same mtime: the change time still differs
+    monkeypatch.setattr(io, "sha256_file", real_hash)
+    assert io.sha256_file_remembered(weights, memo, settle_s=0.01) == hashlib.sha256(bytes(raw)).hexdigest()
+    # a file just written is hashed but not remembered (a write in the same clock tick would look unchanged)
+    (memo / next(memo.glob("*.json")).name).unlink()
+    assert io.sha256_file_remembered(weights, memo, settle_s=60) == hashlib.sha256(bytes(raw)).hexdigest()
+    assert not list(memo.glob("*.json"))
+    # a damaged memo is recomputed; a small file is never remembered
+    time.sleep(0.05)
+    io.sha256_file_remembered(weights, memo, settle_s=0.01)
+    next(memo.glob("*.json")).write_text("{not json")
+    assert io.sha256_file_remembered(weights, memo, settle_s=0.01) == hashlib.sha256(bytes(raw)).hexdigest()
+    small = tmp_path / "config.json"
+    small.write_text("{}")
+    assert io.sha256_file_remembered(small, tmp_path / "other") == hashlib.sha256(b"{}").hexdigest()
+    assert not (tmp_path / "other").exists()
