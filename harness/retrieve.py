@@ -149,7 +149,8 @@ def top_k(scores: np.ndarray, doc_ids: Sequence[str], id_rank: np.ndarray, k: in
 
 def _top(scores: np.ndarray, idx: np.ndarray, id_rank: np.ndarray, doc_ids: Sequence[str], k: int) -> Ranking:
     order = np.lexsort((-id_rank[idx], -scores))[:k]  # score desc, then document id desc (trec_eval)
-    return [(doc_ids[idx[j]], float(scores[j])) for j in order]
+    # tolist(): Python ints and floats in one call (indexing numpy scalars one by one costs more than the sort)
+    return [(doc_ids[i], s) for i, s in zip(idx[order].tolist(), scores[order].tolist())]
 
 
 def _rescored(queries, docs, idx, id_rank, doc_ids, k) -> list[Ranking]:

@@ -1204,5 +1204,3 @@ if __name__ == "__main__":  # python -m embedgate.harness.schema docs/schemas
     for fname, schema in json_schemas().items():
         print(atomic_write_text(out / fname, json.dumps(schema, indent=1, sort_keys=True) + "\n"))
 
-
-DatasetSection.model_rebuild()
