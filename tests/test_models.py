@@ -33,6 +33,33 @@ def test_hub_id_tries_the_hub_first_when_online(monkeypatch):
     assert calls == [("sentence-transformers/all-MiniLM-L6-v2", False)]
 
 
+def test_a_pinned_commit_in_the_hub_cache_is_used_without_the_hub(tiny_model, tmp_path, monkeypatch):
+    """A full commit hash cannot move: its snapshot in the hub cache is the model, with no network call (and no
+    import of huggingface_hub's client). A moving revision, or a snapshot without its weights, still asks the hub."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    rev = "0123456789abcdef0123456789abcdef01234567"
+    snap = tmp_path / "hub" / "models--acme--tiny" / "snapshots" / rev
+    shutil.copytree(tiny_model, snap)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    calls = []
+
+    def fake_download(repo_id, revision=None, local_files_only=False):
+        calls.append(revision)
+        return "/hub/snapshot"
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    assert resolve_model_path("acme/tiny", revision=rev) == (str(snap), "hub")
+    assert calls == []
+    assert resolve_model_path("acme/tiny", revision="main") == ("/hub/snapshot", "hub")
+    assert resolve_model_path("acme/tiny", revision=rev[:12]) == ("/hub/snapshot", "hub")
+    (snap / "model.safetensors").unlink()  # only the configs were downloaded at that commit
+    assert resolve_model_path("acme/tiny", revision=rev) == ("/hub/snapshot", "hub")
+    assert calls == ["main", rev[:12], rev]
+
+
 def test_unknown_model_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelError, match="cannot resolve model"):
