@@ -92,21 +92,15 @@ def _whole_model(folder: Path) -> bool:
     snapshot that only a config or a README was downloaded into."""
     if not (folder / "config.json").is_file():
         return False
-    index = folder / "model.safetensors.index.json"
-    try:
-        if index.is_file():
-            shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
-            if not all((folder / s).is_file() for s in shards):
-                return False
-        elif not (folder / "model.safetensors").is_file():
-            return False
-        if (folder / "modules.json").is_file():
-            modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
-            if not all((folder / m.get("path", "")).is_dir() for m in modules):
-                return False
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    index, modules = folder / "model.safetensors.index.json", folder / "modules.json"
+    # a file that is there but unreadable (or of the wrong shape) means an unusable snapshot: _read_json gives {}
+    index_json = _read_json(index) if index.is_file() else {"weight_map": {"": "model.safetensors"}}
+    weight_map = index_json.get("weight_map") if isinstance(index_json, dict) else None
+    module_list = _read_json(modules) if modules.is_file() else []
+    if not isinstance(weight_map, dict) or not isinstance(module_list, list):
         return False
-    return True
+    return all(isinstance(s, str) and (folder / s).is_file() for s in weight_map.values()) and \
+        all(isinstance(m, dict) and (folder / str(m.get("path", ""))).is_dir() for m in module_list)
 
 
 def resolve_model_path(name: str, revision: str | None = None) -> tuple[str, str]:
