@@ -238,16 +238,19 @@ def mteb_child(data: str, results_dir: str, emb_dir: str, strategy: str) -> None
 
 def kernels_child(data: str, work: str, sample: str) -> None:
     """Throughput of the ways to compute all-MiniLM-L6-v2's vectors on this CPU, on the first ``sample`` documents
-    of the corpus (title + " " + text, as both tools encode them), in this one process; prints one JSON line."""
+    of the corpus (their text as embedgate encodes it), in this one process; prints one JSON line."""
+    import itertools
+
     import numpy as np
     import torch
     from sentence_transformers import SentenceTransformer
 
     from embedgate.harness.backends import OnnxSentenceEncoder, export_onnx
+    from embedgate.harness.data import load
     from embedgate.harness.models import resolve_model_path
 
-    docs = read_jsonl(Path(data) / "corpus.jsonl")[:int(sample)]
-    texts = [((d.get("title") or "") + " " + d["text"]).strip() for d in docs]
+    corpus = load(data, split="test").corpus
+    texts = [doc.full_text for doc in itertools.islice(corpus.values(), int(sample))]
     path, _ = resolve_model_path(MODEL)
 
     def rate(model) -> tuple[float, np.ndarray]:
@@ -535,9 +538,9 @@ def bound_lines(res: dict, s: dict) -> list[str]:
               f"bfloat16 changes the vectors: `embedgate eval --dtype bfloat16`, cold, "
               f"took {bf16['wall_s']:.1f} s ({bf16['wall_s'] / mteb_cold:.2f}x mteb's fp32 cold run) for "
               f"NDCG@10 {bf16['ndcg@10']:.4f} against {s['ndcg']['embedgate_cold']:.4f} in fp32. It is a "
-                  "setting of the model (in its fingerprint, so its vectors are cached apart), open to mteb as well "
-                  "(`model_kwargs={\"torch_dtype\": torch.bfloat16}`), and not counted for the goal: the goal's "
-                  "runs compute the same fp32 vectors on both sides."]
+              "setting of the model (in its fingerprint, so its vectors are cached apart), open to mteb as well "
+              "(`model_kwargs={\"torch_dtype\": torch.bfloat16}`), and not counted for the goal: the goal's "
+              "runs compute the same fp32 vectors on both sides."]
     return lines
 
 
